@@ -1,0 +1,76 @@
+// Command bp runs blueprints: graphs of HTTP, Python and other blocks with an
+// encrypted vault, and makes sure no secret leaks out of a run.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, per SPEC section 9.
+const (
+	exitOK          = 0
+	exitRunFailed   = 1
+	exitUsage       = 2
+	exitVault       = 3
+	exitInterrupted = 130
+)
+
+// exitError carries an exit code up to main. Its message has already been
+// scrubbed when it holds anything that came out of a run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "bp",
+		Short:         "Run blueprints with an encrypted vault, leaking no secret",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	for _, add := range subcommands {
+		root.AddCommand(add())
+	}
+	return root
+}
+
+// subcommands are registered by the command_*.go files of this package.
+var subcommands []func() *cobra.Command
+
+func main() {
+	os.Exit(execute(os.Args[1:]))
+}
+
+func execute(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(os.Stderr, "bp:", ee.err)
+		}
+		return ee.code
+	}
+	// Errors cobra found in flags and arguments are usage errors.
+	fmt.Fprintln(os.Stderr, "bp:", err)
+	return exitUsage
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"errors"
+)
+
+// BlockType is one kind of block, as a database/sql driver is one kind of
+// database: the engine knows only this interface, and package blocks (or an
+// embedding program) implements it. A BlockType is shared by every run of an
+// engine, so Run must be safe for concurrent use.
+type BlockType interface {
+	// Spec describes the type's fields and outcomes. The engine reads it
+	// once, when a blueprint is compiled.
+	Spec() *TypeSpec
+	// Run executes one block. Fields are read through the Call, which
+	// evaluates their templates against the run's data. Run must return
+	// promptly once ctx is done.
+	Run(ctx context.Context, call *Call) Result
+}
+
+// TypeResolver finds block types by name (without Writer's "blueprints_"
+// prefix).
+type TypeResolver interface {
+	BlockType(name string) (BlockType, bool)
+}
+
+// FieldKind says how a field's value is evaluated.
+type FieldKind int
+
+const (
+	// FieldText is a template. A field that is exactly one @{...} keeps
+	// the type of its value; inside text, non-strings are JSON-encoded.
+	FieldText FieldKind = iota
+	// FieldJSON is a template whose insertions are JSON-escaped, so that
+	// a string value placed between quotes stays valid JSON. Call.JSON
+	// parses the text that results.
+	FieldJSON
+	// FieldExpr is an expr-lang expression evaluated against the run's
+	// data. It may also contain @{...} templates.
+	FieldExpr
+	// FieldRaw is taken as written, never evaluated.
+	FieldRaw
+)
+
+// FieldSpec describes one field of a block type.
+type FieldSpec struct {
+	Name     string
+	Kind     FieldKind
+	Required bool
+	Doc      string
+}
+
+// TypeSpec describes a block type for validation and documentation.
+type TypeSpec struct {
+	Name     string
+	Doc      string
+	Fields   []FieldSpec
+	Outcomes []string
+	// ErrorOutcomes are the outcomes that mean failure: without an edge for
+	// them, the run fails. Defaults to {"error"} when nil.
+	ErrorOutcomes []string
+	// AnyOutcome lets blueprints use outcome names not in Outcomes (for
+	// types whose outcomes depend on their fields).
+	AnyOutcome bool
+	// Trigger marks the types a run can start at.
+	Trigger bool
+	// Loop names the outcome whose branch runs once per item (foreach).
+	// The engine excludes that branch from the surrounding run.
+	Loop string
+	// Return marks the type whose success ends the run with its value
+	// (returnvalue).
+	Return bool
+}
+
+// Field returns the spec of a field, or nil.
+func (s *TypeSpec) Field(name string) *FieldSpec {
+	for i := range s.Fields {
+		if s.Fields[i].Name == name {
+			return &s.Fields[i]
+		}
+	}
+	return nil
+}
+
+// HasOutcome reports whether outcome is one of the type's outcomes.
+func (s *TypeSpec) HasOutcome(outcome string) bool {
+	if s.AnyOutcome {
+		return true
+	}
+	for _, o := range s.Outcomes {
+		if o == outcome {
+			return true
+		}
+	}
+	return false
+}
+
+// IsErrorOutcome reports whether outcome means the block failed.
+func (s *TypeSpec) IsErrorOutcome(outcome string) bool {
+	if s.ErrorOutcomes == nil {
+		return outcome == "error"
+	}
+	for _, o := range s.ErrorOutcomes {
+		if o == outcome {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is what a block's Run returns.
+type Result struct {
+	Outcome string
+	Value   any
+	// Err explains an error outcome; its text becomes @{message} for the
+	// blocks that handle it.
+	Err error
+}
+
+// Success is the usual successful result.
+func Success(v any) Result { return Result{Outcome: "success", Value: v} }
+
+// Failure is the usual failed result, with outcome "error".
+func Failure(err error) Result { return Result{Outcome: "error", Err: err} }
+
+// Outcome is a result with the given outcome and value.
+func Outcome(outcome string, v any) Result { return Result{Outcome: outcome, Value: v} }
+
+// ErrNotFound is wrapped by errors about a missing secret, blueprint or name.
+var ErrNotFound = errors.New("not found")

@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Problem is one thing wrong with a blueprint, found by a loader or by
+// validation. It prints as "file:line:col: block: field: message".
+type Problem struct {
+	Pos     Pos
+	Block   string // block id, empty for blueprint-level problems
+	Field   string // field name, empty when not about one field
+	Message string
+}
+
+func (p *Problem) Error() string {
+	var b strings.Builder
+	if s := p.Pos.String(); s != "" {
+		b.WriteString(s)
+		b.WriteString(": ")
+	}
+	if p.Block != "" {
+		b.WriteString(p.Block)
+		b.WriteString(": ")
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// ValidationError holds every problem found in one blueprint.
+type ValidationError struct {
+	Blueprint string
+	Problems  []*Problem
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	if len(lines) == 1 {
+		return fmt.Sprintf("blueprint %s is invalid: %s", e.Blueprint, lines[0])
+	}
+	return fmt.Sprintf("blueprint %s is invalid (%d problems):\n  %s", e.Blueprint, len(lines), strings.Join(lines, "\n  "))
+}
