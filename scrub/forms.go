@@ -1,0 +1,228 @@
+package scrub
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"html"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// MinSecretLen is the shortest secret Add masks. Masking a 1–3 byte value
+// would mask ordinary text everywhere; derived forms shorter than this are
+// dropped for the same reason.
+const MinSecretLen = 4
+
+// forms returns the distinct byte strings under which secret may show up in
+// output: the raw value and the encodings a block, a library or a log line
+// commonly applies to it (SPEC §8). Patterns shorter than minLen are dropped
+// (base64 forms are measured without their '=' padding, which carries no
+// information about the secret).
+func forms(secret string, minLen int) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string, n int) {
+		if p != "" && n >= minLen && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	if secret == "" {
+		return nil
+	}
+
+	// Values whose encodings are registered: the raw secret, the secret
+	// trimmed of surrounding whitespace (a value read from a file usually
+	// ends in a newline that the output lacks), and the unquoted value of a
+	// secret stored in double quotes (actions/runner's TrimDoubleQuotes,
+	// longer than 8 bytes only, so "short" quoted words stay visible).
+	bases := []string{secret}
+	if t := strings.TrimSpace(secret); t != secret {
+		bases = append(bases, t)
+	}
+	if t := strings.TrimSpace(secret); len(t) > 8 && t[0] == '"' && t[len(t)-1] == '"' {
+		bases = append(bases, t[1:len(t)-1])
+	}
+	for _, b := range bases {
+		add(b, len(b))
+	}
+
+	// Each line of a multi-line secret (a PEM key is printed line by line,
+	// or with other line endings than it was stored with). Lines are
+	// registered raw only: their encodings are covered by the whole value's.
+	if strings.ContainsAny(secret, "\r\n") {
+		for _, l := range strings.FieldsFunc(secret, func(r rune) bool { return r == '\r' || r == '\n' }) {
+			l = strings.TrimSpace(l)
+			add(l, len(l))
+		}
+	}
+
+	for _, b := range bases {
+		if b == "" {
+			continue
+		}
+		for _, p := range textForms(b) {
+			add(p, len(p))
+		}
+		for _, p := range base64Forms(b) {
+			add(p, len(strings.TrimRight(p, "=")))
+		}
+	}
+	return out
+}
+
+// textForms returns escaped forms of s: JSON, Go %q, URL and XML/HTML.
+func textForms(s string) []string {
+	var f []string
+
+	// JSON. Encoders differ in what they escape beyond '"', '\\' and
+	// control characters, so register each common flavour; duplicates are
+	// removed by the caller.
+	f = append(f,
+		jsonEscape(s, false, false), // UTF-8 kept (JS, Go without HTML escaping, Python ensure_ascii=False)
+		jsonEscape(s, true, false),  // non-ASCII as \u00e9 (Python default)
+		jsonEscape(s, true, true),   // \u00E9 (.NET)
+		goJSON(s, true),             // Go json.Marshal: <>& as \u003c etc.
+		goJSON(s, false),
+	)
+	if strings.Contains(s, "/") {
+		f = append(f, strings.ReplaceAll(jsonEscape(s, false, false), "/", `\/`)) // PHP, some Java
+	}
+
+	// Go %q and %+q.
+	q := strconv.Quote(s)
+	f = append(f, q[1:len(q)-1])
+	q = strconv.QuoteToASCII(s)
+	f = append(f, q[1:len(q)-1])
+
+	// URL: query (space as '+'), path (space as %20) and JavaScript's
+	// encodeURIComponent, which leaves !'()* alone.
+	f = append(f, url.QueryEscape(s), url.PathEscape(s), uriComponent(s))
+
+	// XML/HTML: html.EscapeString (&#39; &#34;), encoding/xml (also
+	// escapes \t \n \r), and the named-entity flavour (&quot; &apos;).
+	f = append(f, html.EscapeString(s))
+	var xb bytes.Buffer
+	_ = xml.EscapeText(&xb, []byte(s))
+	f = append(f, xb.String())
+	f = append(f, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s))
+
+	// Quote doubling (SQL, PowerShell, GitHub expressions).
+	if strings.Contains(s, "'") {
+		f = append(f, strings.ReplaceAll(s, "'", "''"))
+	}
+	return f
+}
+
+// base64Forms returns the base64 forms of s. A secret inside a larger
+// encoded value (Basic base64(user:secret)) starts at some byte offset mod 3,
+// and the groups that mix it with its neighbours encode differently, so for
+// k = 0, 1, 2 we encode s[k:]: std and URL alphabets, padded and unpadded
+// (the full encoding is needed when s ends the encoded value: its last group
+// is partial). And because bytes after s (base64(secret + "\n")) change the
+// last partial group, also the largest whole-group prefix of s[k:], which no
+// suffix can alter.
+func base64Forms(s string) []string {
+	var f []string
+	for k := 0; k < 3 && k < len(s); k++ {
+		t := []byte(s[k:])
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			f = append(f, enc.EncodeToString(t))
+		}
+		if whole := len(t) / 3 * 3; whole > 0 && whole < len(t) {
+			f = append(f, base64.StdEncoding.EncodeToString(t[:whole]), base64.URLEncoding.EncodeToString(t[:whole]))
+		}
+	}
+	return f
+}
+
+// jsonEscape escapes s as inside a JSON string. ascii escapes every non-ASCII
+// rune as \uXXXX (UTF-16 surrogate pairs above U+FFFF), upper selects the hex
+// case. Invalid UTF-8 is kept as is, as most encoders outside Go do.
+func jsonEscape(s string, ascii, upper bool) string {
+	hex := "0123456789abcdef"
+	if upper {
+		hex = "0123456789ABCDEF"
+	}
+	var b strings.Builder
+	u := func(r rune) {
+		b.WriteString(`\u`)
+		for sh := 12; sh >= 0; sh -= 4 {
+			b.WriteByte(hex[(r>>sh)&0xF])
+		}
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"':
+				b.WriteString(`\"`)
+			case '\\':
+				b.WriteString(`\\`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			default:
+				if c < 0x20 || (c == 0x7f && ascii) {
+					u(rune(c))
+				} else {
+					b.WriteByte(c)
+				}
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1 || !ascii:
+			b.WriteString(s[i : i+size])
+		case r > 0xFFFF:
+			r -= 0x10000
+			u(0xD800 + r>>10)
+			u(0xDC00 + r&0x3FF)
+		default:
+			u(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// goJSON is encoding/json's escaping of s, without the quotes.
+func goJSON(s string, escapeHTML bool) string {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(escapeHTML)
+	if err := e.Encode(s); err != nil {
+		panic(fmt.Sprintf("scrub: encoding a string cannot fail: %v", err))
+	}
+	out := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return string(out[1 : len(out)-1])
+}
+
+// uriComponent is JavaScript's encodeURIComponent (UTF-8, upper-case hex).
+func uriComponent(s string) string {
+	const unreserved = "-_.!~*'()"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(unreserved, c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
