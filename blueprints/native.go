@@ -1,10 +1,12 @@
 package blueprints
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -152,6 +154,14 @@ func ParseNative(name string, data []byte) (bp *engine.Blueprint, err error) {
 	if bp.Key == "" {
 		d.problem(engine.Pos{File: name}, "", "", "the blueprint has no key and its file name gives none")
 	}
+	// Duplicates are found before the values around them: give the
+	// problems in file order, as a reader goes through the file.
+	slices.SortStableFunc(d.problems, func(a, b *engine.Problem) int {
+		if a.Pos.Line != b.Pos.Line {
+			return cmp.Compare(a.Pos.Line, b.Pos.Line)
+		}
+		return cmp.Compare(a.Pos.Column, b.Pos.Column)
+	})
 	bp.LoadErrors = d.problems
 	return bp, nil
 }
