@@ -22,7 +22,7 @@ const (
 	maxDepth = 256
 	// maxNodes bounds the number of values produced, so that aliases that
 	// refer to aliases ("billion laughs") cannot blow up memory.
-	maxNodes = 1 << 20
+	maxNodes = 1 << 18
 )
 
 // yamlDoc holds what the walk over one document needs: the file name for
@@ -33,6 +33,7 @@ type yamlDoc struct {
 	active   map[*ast.AnchorNode]bool     // anchors being expanded, to stop cycles
 	nodes    int                          // values produced so far
 	tooBig   bool                         // the maxNodes problem was reported
+	tooDeep  bool                         // the maxDepth problem was reported
 	problems []*engine.Problem
 }
 
@@ -290,7 +291,10 @@ func (d *yamlDoc) value(n ast.Node, block, field string, depth int) any {
 		return nil
 	}
 	if depth > maxDepth {
-		d.problem(d.pos(n), block, field, "value nested more than %d levels deep", maxDepth)
+		if !d.tooDeep {
+			d.tooDeep = true
+			d.problem(d.pos(n), block, field, "value nested more than %d levels deep", maxDepth)
+		}
 		return nil
 	}
 	switch x := n.(type) {
