@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // BlockType is one kind of block, as a database/sql driver is one kind of
@@ -71,6 +72,9 @@ type TypeSpec struct {
 	// Return marks the type whose success ends the run with its value
 	// (returnvalue).
 	Return bool
+	// DefaultTimeout bounds each block of the type unless its timeout
+	// field says otherwise; zero means no bound.
+	DefaultTimeout time.Duration
 }
 
 // Field returns the spec of a field, or nil.

@@ -87,4 +87,3 @@ func (b *Blueprint) Block(id string) *BlockSpec {
 	}
 	return nil
 }
-

@@ -1,0 +1,87 @@
+// Package blocks implements bp's block types and the registry that maps
+// type names to them, as database/sql drivers implement database/sql.
+package blocks
+
+import (
+	"errors"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/bprun/bp/engine"
+)
+
+// Registry maps block type names to implementations. It satisfies
+// engine.TypeResolver. A program embedding bp can register its own types,
+// including Writer's AI blocks, before compiling blueprints.
+type Registry struct {
+	mu      sync.RWMutex
+	types   map[string]engine.BlockType
+	closers []io.Closer
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{types: map[string]engine.BlockType{}}
+}
+
+// Register adds a block type under its spec's name, replacing any type of
+// that name. Types that hold resources (a Python fork server) implement
+// io.Closer and are closed with the registry.
+func (r *Registry) Register(t engine.BlockType) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := strings.TrimPrefix(t.Spec().Name, "blueprints_")
+	r.types[name] = t
+	if c, ok := t.(io.Closer); ok {
+		r.closers = append(r.closers, c)
+	}
+}
+
+// BlockType finds a type by name, with or without Writer's prefix.
+func (r *Registry) BlockType(name string) (engine.BlockType, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.types[strings.TrimPrefix(name, "blueprints_")]
+	return t, ok
+}
+
+// Names lists the registered types.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.types))
+	for n := range r.types {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Close releases the resources of the registered types.
+func (r *Registry) Close() error {
+	r.mu.Lock()
+	closers := r.closers
+	r.closers = nil
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Core registers the block types that need nothing outside the process:
+// triggers, state, return, log, JSON, branches, loops and calls.
+func Core(r *Registry) {
+	for _, t := range []engine.BlockType{
+		newTrigger("apitrigger", "Starts a run from the API or the CLI."),
+		newTrigger("uieventtrigger", "Starts a run from a UI event (Writer)."),
+		newTrigger("crontrigger", "Starts a run on a schedule (Writer)."),
+		SetState{}, AddToStateList{}, ReturnValue{}, LogMessage{}, ParseJSON{},
+		IfElse{}, ForEach{}, RunBlueprint{},
+	} {
+		r.Register(t)
+	}
+}

@@ -1,0 +1,66 @@
+package blocks
+
+import (
+	"context"
+	"strings"
+
+	"github.com/bprun/bp/engine"
+)
+
+// Trigger is where a run starts. Its result is the run's payload, else its
+// defaultResult (JSON if it parses, else text).
+type Trigger struct{ spec *engine.TypeSpec }
+
+func newTrigger(name, doc string) Trigger {
+	return Trigger{spec: &engine.TypeSpec{
+		Name: name, Doc: doc, Trigger: true,
+		Fields: []engine.FieldSpec{
+			{Name: "defaultResult", Kind: engine.FieldText, Doc: "the result when the run has no payload"},
+			{Name: "refComponentId", Kind: engine.FieldRaw, Doc: "Writer UI component (ignored)"},
+			{Name: "refEventType", Kind: engine.FieldRaw, Doc: "Writer UI event (ignored)"},
+			{Name: "cronExpression", Kind: engine.FieldRaw, Doc: "Writer schedule (ignored)"},
+		},
+		Outcomes: []string{"trigger"},
+	}}
+}
+
+func (t Trigger) Spec() *engine.TypeSpec { return t.spec }
+
+func (t Trigger) Run(ctx context.Context, c *engine.Call) engine.Result {
+	if p := c.Payload(); !isEmpty(p) {
+		return engine.Outcome("trigger", p)
+	}
+	v, err := c.Field("defaultResult")
+	if err != nil {
+		return engine.Failure(err)
+	}
+	return engine.Outcome("trigger", jsonOrText(v))
+}
+
+// jsonOrText parses text that is JSON and keeps other text as it is.
+func jsonOrText(v any) any {
+	s, ok := v.(string)
+	if !ok || strings.TrimSpace(s) == "" {
+		return v
+	}
+	if parsed, err := engine.DecodeJSON([]byte(s)); err == nil {
+		return parsed
+	}
+	return s
+}
+
+// isEmpty is Python's falsiness for the values a payload can hold, which
+// Writer's triggers use to fall back to the default.
+func isEmpty(v any) bool {
+	switch t := v.(type) {
+	case nil:
+		return true
+	case string:
+		return t == ""
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	}
+	return false
+}

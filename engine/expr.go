@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+)
+
+// exprEval is an expr-lang program compiled once, at load. The names it
+// reads are found at compile time, so each evaluation resolves only those,
+// by the same rules as a plain path, into a small environment.
+type exprEval struct {
+	src     string
+	program *vm.Program
+	names   []string // free identifiers, resolved through the scope
+	secrets []string // vault.NAME references, in order
+}
+
+// vmPool reuses expr-lang VMs: a VM keeps its stack between runs.
+var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
+
+func compileExpr(src string, opts compileOptions) (*exprEval, error) {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s", firstLine(err.Error()))
+	}
+	a := &exprAnalysis{vaultOK: map[*ast.IdentifierNode]bool{}, bound: map[string]bool{}, names: map[string]bool{}, callees: map[*ast.IdentifierNode]bool{}}
+	ast.Walk(&tree.Node, a)
+	if a.err != nil {
+		return nil, a.err
+	}
+	e := &exprEval{src: src}
+	for _, id := range a.idents {
+		switch {
+		case id.Value == "vault":
+			if !a.vaultOK[id] {
+				return nil, errVaultUse
+			}
+		case a.callees[id] || a.bound[id.Value]:
+		case id.Value[0] == '$':
+			if id.Value == "$env" {
+				return nil, fmt.Errorf("$env is not readable in templates")
+			}
+			if !opts.env[id.Value[1:]] {
+				return nil, fmt.Errorf("environment variables are not readable in templates; list %s under env: in the blueprint to allow it", id.Value[1:])
+			}
+			a.names[id.Value] = true
+		default:
+			a.names[id.Value] = true
+		}
+	}
+	for n := range a.names {
+		e.names = append(e.names, n)
+	}
+	sort.Strings(e.names)
+	e.secrets = a.secrets
+	program, err := expr.Compile(src, expr.AllowUndefinedVariables())
+	if err != nil {
+		return nil, fmt.Errorf("%s", firstLine(err.Error()))
+	}
+	e.program = program
+	return e, nil
+}
+
+// exprAnalysis collects what an expression reads, and checks that vault is
+// only read as vault.NAME or vault["NAME"].
+type exprAnalysis struct {
+	idents  []*ast.IdentifierNode
+	vaultOK map[*ast.IdentifierNode]bool
+	callees map[*ast.IdentifierNode]bool
+	bound   map[string]bool // let-bound names
+	names   map[string]bool
+	secrets []string
+	err     error
+}
+
+func (a *exprAnalysis) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.IdentifierNode:
+		a.idents = append(a.idents, n)
+	case *ast.MemberNode:
+		id, ok := n.Node.(*ast.IdentifierNode)
+		if !ok || id.Value != "vault" {
+			return
+		}
+		name, ok := n.Property.(*ast.StringNode)
+		if !ok || n.Method {
+			a.setErr(errVaultUse)
+			return
+		}
+		if !validSecretName(name.Value) {
+			a.setErr(fmt.Errorf("%q is not a valid secret name", name.Value))
+			return
+		}
+		a.vaultOK[id] = true
+		a.secrets = append(a.secrets, name.Value)
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			a.callees[id] = true
+		}
+	case *ast.VariableDeclaratorNode:
+		a.bound[n.Name] = true
+	}
+}
+
+func (a *exprAnalysis) setErr(err error) {
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+func (e *exprEval) eval(s *scope) (any, error) {
+	env := make(map[string]any, len(e.names)+1)
+	for _, name := range e.names {
+		v, ok := s.lookup(name)
+		if !ok {
+			if _, err := s.missing(e.src, fmt.Sprintf("no name %q", name)); err != nil {
+				return nil, err
+			}
+		}
+		env[name] = v
+	}
+	if len(e.secrets) > 0 {
+		secrets := make(map[string]any, len(e.secrets))
+		for _, name := range e.secrets {
+			v, err := s.secret(name)
+			if err != nil {
+				return nil, err
+			}
+			secrets[name] = v
+		}
+		env["vault"] = secrets
+	}
+	machine := vmPool.Get().(*vm.VM)
+	out, err := machine.Run(e.program, env)
+	vmPool.Put(machine)
+	if err != nil {
+		return nil, fmt.Errorf("@{%s}: %s", e.src, firstLine(err.Error()))
+	}
+	return normalizeNumber(out), nil
+}
+
+// normalizeNumber makes expr-lang's Go numbers JSON-like, so that the same
+// value compares and prints the same whichever way it was computed.
+func normalizeNumber(v any) any {
+	switch t := v.(type) {
+	case int:
+		return float64(t)
+	case int64:
+		return float64(t)
+	case int32:
+		return float64(t)
+	case float32:
+		return float64(t)
+	case uint:
+		return float64(t)
+	case uint64:
+		return float64(t)
+	}
+	return v
+}
+
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// exprCache holds expressions that only exist at run time (the text an
+// ifelse field's templates produced), so each distinct text compiles once.
+var exprCache sync.Map // exprCacheKey -> *exprEval or error
+
+type exprCacheKey struct {
+	src   string
+	loose bool
+}
+
+func cachedExpr(src string, bp *Blueprint) (*exprEval, error) {
+	key := exprCacheKey{src, bp.Format == FormatWriter}
+	if v, ok := exprCache.Load(key); ok {
+		if err, isErr := v.(error); isErr {
+			return nil, err
+		}
+		return v.(*exprEval), nil
+	}
+	// Text made at run time may hold values of the run: it must not name
+	// the vault or the environment, which compile-time checks guard.
+	ev, err := compileExpr(src, compileOptions{loose: key.loose})
+	if err == nil && len(ev.secrets) > 0 {
+		err = errVaultUse
+	}
+	if err != nil {
+		return nil, fmt.Errorf("expression made by the field's templates: %w", err)
+	}
+	exprCache.Store(key, ev)
+	return ev, nil
+}
