@@ -1,0 +1,524 @@
+# bp pyrun harness. Embedded in the Go binary and run as `python -I -c <this> MODE`.
+#
+# MODE "serve": fork server. fd 3 is a SOCK_SEQPACKET socket to Go. Go sends
+#   "S <id>" with four descriptors (SCM_RIGHTS): request pipe (read end), stdout,
+#   stderr and answer pipes (write ends). The server forks a child, which makes
+#   them its fds 0, 1, 2 and 3 and runs one block. The server answers
+#   "P <id> <pid>" once forked, "X <id> <wait status>" when the child has exited
+#   (after killing the child's process group), "E <id> <message>" if it could not
+#   fork, and "R" once at start when warm. It never sees a request: those travel
+#   on the child's own stdin pipe. It never runs user code.
+# MODE "child": run one block in this process (fresh mode): same fds 0-3.
+#
+# Answer channel (fd 3): frames of kind (1 byte), length (4 bytes, big endian),
+# payload. Kinds: o = stdout text, e = stderr text, m = mask value, d = done
+# (JSON answer, last frame). sys.stdout / sys.stderr / logger write frames, so
+# output and mask() are in one ordered stream and print can never corrupt the
+# answer. Raw writes to fds 1 and 2 (C code, subprocesses) go to plain pipes.
+
+import builtins
+import gc
+import io
+import json
+import linecache
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import threading
+import traceback
+
+_HARNESS_FILE = sys._getframe().f_code.co_filename
+_CODE_FILE = "<code>"
+_CHUNK = 1 << 16
+
+_dumps = json.dumps
+_loads = json.loads
+_header = struct.Struct(">cI").pack
+_write = os.write
+_read = os.read
+_exit = os._exit
+_getpid = os.getpid
+_TracebackException = traceback.TracebackException
+_StackSummary = traceback.StackSummary
+
+_logger = logging.getLogger("bp")
+_logger.propagate = False
+_logger.setLevel(logging.INFO)
+_log_handler = logging.StreamHandler(sys.stderr)
+_log_handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+_logger.addHandler(_log_handler)
+
+
+class _Channel:
+    """The ordered answer channel of one block."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.owner = _getpid()
+        self.lock = threading.RLock()
+        self.pending = {b"o": bytearray(), b"e": bytearray()}
+        self.masks = []
+        self.closed = False
+
+    def _send(self, kind, data):
+        frame = _header(kind, len(data)) + bytes(data)
+        view = memoryview(frame)
+        while view:
+            n = _write(self.fd, view)
+            view = view[n:]
+
+    def out(self, kind, data):
+        if _getpid() != self.owner:
+            # A process forked by the block: its Python output goes raw, so
+            # that it cannot interleave with the child's frames.
+            fd = 1 if kind == b"o" else 2
+            view = memoryview(bytes(data))
+            while view:
+                view = view[_write(fd, view):]
+            return
+        with self.lock:
+            if self.closed:
+                return
+            other = self.pending[b"e" if kind == b"o" else b"o"]
+            if other:
+                # Keep stdout and stderr in the order the block wrote them.
+                self._send(b"e" if kind == b"o" else b"o", other)
+                del other[:]
+            buf = self.pending[kind]
+            buf += data
+            if len(buf) >= _CHUNK:
+                while buf:
+                    self._send(kind, buf[:_CHUNK])
+                    del buf[:_CHUNK]
+                return
+            i = buf.rfind(b"\n")
+            if i >= 0:
+                self._send(kind, buf[: i + 1])
+                del buf[: i + 1]
+
+    def flush(self, kind=None):
+        if _getpid() != self.owner:
+            return
+        with self.lock:
+            if self.closed:
+                return
+            for k in (b"o", b"e") if kind is None else (kind,):
+                buf = self.pending[k]
+                if buf:
+                    self._send(k, buf)
+                    del buf[:]
+
+    def mask(self, value):
+        data = value.encode("utf-8", "surrogateescape")
+        if _getpid() != self.owner:
+            if len(data) < 4000:  # one atomic pipe write
+                _write(self.fd, _header(b"m", len(data)) + data)
+            return
+        with self.lock:
+            if self.closed:
+                return
+            # Sent before anything still pending: whatever follows is masked.
+            self._send(b"m", data)
+            self.masks.append(value)
+
+    def done(self, answer):
+        with self.lock:
+            if self.closed:
+                return
+            for k in (b"o", b"e"):
+                buf = self.pending[k]
+                if buf:
+                    self._send(k, buf)
+                    del buf[:]
+            self._send(b"d", answer)
+            self.closed = True
+
+
+class _Binary(io.RawIOBase):
+    """sys.stdout.buffer: bytes written as frames."""
+
+    def __init__(self, chan, kind):
+        self._chan = chan
+        self._kind = kind
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        data = bytes(b)
+        if data:
+            self._chan.out(self._kind, data)
+        return len(data)
+
+    def flush(self):
+        self._chan.flush(self._kind)
+
+
+class _Text(io.TextIOBase):
+    """sys.stdout / sys.stderr of a block: text written as frames, by line."""
+
+    encoding = "utf-8"
+    errors = "backslashreplace"
+    newlines = None
+
+    def __init__(self, chan, kind, fd, name):
+        self._chan = chan
+        self._kind = kind
+        self._fd = fd
+        self._name = name
+        self._buffer = _Binary(chan, kind)
+
+    @property
+    def buffer(self):
+        return self._buffer
+
+    @property
+    def name(self):
+        return self._name
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return False
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._fd
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError("write() argument must be str, not %s" % type(s).__name__)
+        if s:
+            self._chan.out(self._kind, s.encode("utf-8", "backslashreplace"))
+        return len(s)
+
+    def flush(self):
+        self._chan.flush(self._kind)
+
+
+def _read_all(fd):
+    chunks = []
+    while True:
+        b = _read(fd, _CHUNK)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+def _strip(te, seen):
+    # Drop the harness's own frames from a traceback (and its chained ones).
+    while te is not None and id(te) not in seen:
+        seen.add(id(te))
+        te.stack = _StackSummary.from_list([f for f in te.stack if f.filename != _HARNESS_FILE])
+        for sub in getattr(te, "exceptions", None) or ():
+            _strip(sub, seen)
+        _strip(te.__context__, seen)
+        te = te.__cause__
+
+
+def _error(e):
+    t = type(e)
+    name = t.__qualname__
+    if t.__module__ not in ("builtins", "__main__"):
+        name = t.__module__ + "." + name
+    try:
+        message = str(e)
+    except Exception:
+        message = "<unprintable %s>" % name
+    try:
+        te = _TracebackException(t, e, e.__traceback__)
+        _strip(te, set())
+        tb = "".join(te.format())
+    except Exception:
+        tb = name + ": " + message + "\n"
+    return {"type": name, "message": message, "traceback": tb}
+
+
+def _fatal(message, chan):
+    return _dumps({"fatal": message, "masks": chan.masks}).encode()
+
+
+def _run(req, chan):
+    code = req.get("code") or ""
+    state = req.get("state")
+    if state is None:
+        state = {}
+    box = []
+
+    def set_output(value=None):
+        """Set the result of this block (must be JSON-serializable)."""
+        box[:] = [value]
+
+    def mask(value):
+        """Mask value (a secret found at run time) in every output of the run. Returns value."""
+        if value is None:
+            return value
+        if isinstance(value, str):
+            s = value
+        elif isinstance(value, (bytes, bytearray)):
+            s = bytes(value).decode("utf-8", "surrogateescape")
+        else:
+            s = str(value)
+        if s:
+            chan.mask(s)
+        return value
+
+    g = {}
+    extra = req.get("globals")
+    if isinstance(extra, dict):
+        g.update(extra)
+    g.update(
+        __name__="__main__",
+        __doc__=None,
+        __builtins__=builtins,
+        state=state,
+        payload=req.get("payload"),
+        result=req.get("result"),
+        results=req.get("results"),
+        vault=req.get("vault") or {},
+        context=req.get("context"),
+        item=req.get("item"),
+        itemId=req.get("itemId"),
+        set_output=set_output,
+        mask=mask,
+        logger=_logger,
+    )
+    linecache.cache[_CODE_FILE] = (len(code), None, code.splitlines(True), _CODE_FILE)
+    error = None
+    try:
+        exec(compile(code, _CODE_FILE, "exec", dont_inherit=True), g)
+    except SystemExit as e:
+        if e.code is not None and e.code != 0:
+            error = _error(e)
+    except BaseException as e:
+        error = _error(e)
+
+    ans = {"masks": chan.masks}
+    st = g.get("state", state)
+    if error is not None:
+        ans["error"] = error
+    if isinstance(st, dict):
+        ans["state"] = st
+    elif error is None:
+        return _fatal("state must be a dict, not %s" % type(st).__name__, chan)
+    if box:
+        ans["has_value"] = True
+        ans["value"] = box[0]
+    try:
+        return _dumps(ans, allow_nan=False).encode()
+    except Exception as e:
+        first = e
+    if error is not None:
+        # The block failed anyway: report its error, without what cannot be sent.
+        ans.pop("state", None)
+        ans.pop("value", None)
+        ans.pop("has_value", None)
+        return _dumps(ans).encode()
+    if box:
+        try:
+            _dumps(box[0], allow_nan=False)
+        except Exception as e:
+            return _fatal("the value passed to set_output is not JSON-serializable: %s" % (e,), chan)
+    for k, v in st.items():
+        try:
+            _dumps({k: v}, allow_nan=False)
+        except Exception as e:
+            return _fatal("state[%r] is not JSON-serializable: %s" % (k, e), chan)
+    return _fatal("the answer is not JSON-serializable: %s" % (first,), chan)
+
+
+def _child(afd):
+    """Run one block: request on fd 0, answer on fd afd. Never returns."""
+    status = 0
+    try:
+        chan = _Channel(afd)
+        err = _Text(chan, b"e", 2, "<stderr>")
+        sys.stdout = _Text(chan, b"o", 1, "<stdout>")
+        sys.stderr = err
+        _log_handler.stream = err
+        try:
+            req = _loads(_read_all(0))
+            if not isinstance(req, dict):
+                raise ValueError("not a JSON object")
+        except Exception as e:
+            chan.done(_fatal("cannot read the request: %s" % (e,), chan))
+        else:
+            chan.done(_run(req, chan))
+    except BaseException:
+        status = 70
+        try:
+            _write(2, ("bp harness: " + traceback.format_exc()).encode("utf-8", "replace"))
+        except BaseException:
+            pass
+    for f in (sys.__stdout__, sys.__stderr__):
+        try:
+            f.flush()
+        except BaseException:
+            pass
+    _exit(status)
+
+
+def _noop(*_):
+    pass
+
+
+def _serve(sfd):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, sfd)
+    for name in (
+        "base64", "collections", "copy", "datetime", "decimal", "functools", "hashlib",
+        "hmac", "itertools", "math", "random", "re", "string", "textwrap", "time",
+        "urllib.parse", "uuid",
+    ):
+        try:
+            __import__(name)
+        except Exception:
+            pass
+    try:
+        maxfd = os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        maxfd = 65536
+    if maxfd <= 0 or maxfd > 1 << 20:
+        maxfd = 1 << 20
+    rfd, wfd = os.pipe()
+    os.set_blocking(rfd, False)
+    os.set_blocking(wfd, False)
+    signal.signal(signal.SIGCHLD, _noop)
+    signal.set_wakeup_fd(wfd)
+    children = {}  # pid -> id
+    fdsize = struct.calcsize("i")
+    cmsg_space = socket.CMSG_SPACE(8 * fdsize)
+
+    def send(msg):
+        try:
+            sock.send(msg.encode())
+        except OSError:
+            shutdown()
+
+    def shutdown():
+        for pid in list(children):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _exit(0)
+
+    def reap():
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid == 0:
+                return
+            pid = info.si_pid
+            # The child is a zombie: its pid (and so its group id) cannot be
+            # reused yet. Kill whatever it left behind in its group.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                continue
+            sid = children.pop(pid, None)
+            if sid is not None:
+                send("X %s %d" % (sid, status))
+
+    def spawn(sid, fds):
+        if len(fds) != 4:
+            for f in fds:
+                os.close(f)
+            send("E %s expected 4 descriptors, got %d" % (sid, len(fds)))
+            return
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for f in fds:
+                os.close(f)
+            send("E %s fork: %s" % (sid, e))
+            return
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                sock.detach()
+                os.dup2(fds[0], 0)
+                os.dup2(fds[1], 1)
+                os.dup2(fds[2], 2)
+                os.dup2(fds[3], 3, inheritable=False)
+                os.closerange(4, maxfd)
+                sys.argv[:] = [""]
+                _child(3)
+            finally:
+                _exit(70)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        for f in fds:
+            os.close(f)
+        children[pid] = sid
+        send("P %s %d" % (sid, pid))
+
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+    send("R")
+    poller = select.poll()
+    poller.register(sfd, select.POLLIN)
+    poller.register(rfd, select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            if fd == rfd:
+                try:
+                    while _read(rfd, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+                reap()
+                continue
+            try:
+                msg, anc, _, _ = sock.recvmsg(256, cmsg_space)
+            except InterruptedError:
+                continue
+            except OSError:
+                shutdown()
+            fds = []
+            for level, typ, data in anc:
+                if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                    n = len(data) - len(data) % fdsize
+                    fds.extend(struct.unpack("%di" % (n // fdsize), data[:n]))
+            if not msg:
+                for f in fds:
+                    os.close(f)
+                shutdown()
+            parts = msg.decode().split()
+            if len(parts) == 2 and parts[0] == "S":
+                spawn(parts[1], fds)
+            else:
+                for f in fds:
+                    os.close(f)
+        reap()
+
+
+def _main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "serve":
+        _serve(3)
+    elif mode == "child":
+        _child(3)
+    else:
+        sys.stderr.write("bp harness: unknown mode %r\n" % mode)
+        _exit(2)
+
+
+_main()

@@ -1,0 +1,461 @@
+// Package pyrun runs the Python code of code blocks, each in a fresh process.
+//
+// # Processes
+//
+// By default (ModeForkServer) a Runner starts, on its first block, one warm
+// Python parent: the fork server. It imports the harness and common modules
+// once and then only forks: every block runs in a new child forked from that
+// pristine image, so nothing a block does (patching json.dumps, setting a
+// global, leaving a thread running) can reach another block. The server never
+// runs user code and never sees a request: Go creates the child's pipes and
+// passes their descriptors to the server over a Unix socket (SCM_RIGHTS); the
+// child reads its request (code, vault, state, ...) on its own stdin, which
+// only Go writes. The server reports the child's pid (Go kills the child's
+// process group on timeout or cancellation) and, when the child has exited,
+// kills the rest of the child's process group and reports the exit status.
+// If the server dies it is restarted for the next block; a block whose child
+// was not forked yet runs in fresh mode instead. ModeFresh starts a new
+// `python -I` process per block (slower: the interpreter's start-up each time).
+//
+// Secrets never appear in argv or the environment of any of these processes,
+// and BP_VAULT_* variables are removed from the interpreter's environment.
+//
+// # Output and masks
+//
+// In the child, sys.stdout, sys.stderr and the logger write framed messages
+// to a dedicated answer pipe (fd 3), which also carries mask() values and, last,
+// the answer. Output and masks thus arrive in exactly the order the block
+// produced them, and print can never corrupt the answer. Python-level output is
+// sent by whole lines where possible (a partial line goes out when the other
+// stream is written, on flush, when 64 KiB accumulate, or at the end).
+// Writes made directly to fds 1 and 2 (C extensions, subprocesses) go to plain
+// pipes and are delivered as read; before delivering such bytes Go drains the
+// answer pipe, so a mask registered before the bytes were written is always
+// delivered to Handler.Mask before them.
+//
+// # Values
+//
+// Values cross as JSON. Numbers in the answer decode to int64 when they are
+// integers that fit, to float64 otherwise, and integers beyond int64 stay
+// json.Number, so 987127 is still an integer when re-encoded.
+package pyrun
+
+import (
+	"bytes"
+	"context"
+	_ "embed" // the harness
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+//go:embed harness.py
+var harnessSource string
+
+// Mode selects how blocks are run.
+type Mode int
+
+const (
+	// ModeForkServer forks every block from a warm Python parent (default).
+	ModeForkServer Mode = iota
+	// ModeFresh starts a new interpreter process for every block.
+	ModeFresh
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeForkServer:
+		return "forkserver"
+	case ModeFresh:
+		return "fresh"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Options configure a Runner.
+type Options struct {
+	// Python is the interpreter: a command looked up in PATH or a path
+	// (e.g. a virtualenv's bin/python). Default "python3". It is resolved
+	// once to the real executable (sys.executable), skipping shims.
+	Python string
+	// Mode selects fork server (default) or a fresh process per block.
+	Mode Mode
+	// Env is added to the interpreter's environment (KEY=VALUE), after the
+	// inherited one. BP_VAULT_* variables are removed from both.
+	Env []string
+}
+
+// Request is one block to run.
+type Request struct {
+	Code    string
+	Vault   map[string]string
+	State   map[string]any
+	Payload any
+	Result  any
+	Results any
+	Context any
+	Item    any
+	ItemID  any
+	// Globals are additional globals (e.g. "<prefix>_item"); the standard
+	// names (state, vault, set_output, ...) take precedence.
+	Globals map[string]any
+	// Timeout bounds the block; zero means no bound other than ctx.
+	Timeout time.Duration
+}
+
+// wireRequest is what the child reads on its stdin.
+type wireRequest struct {
+	Code    string            `json:"code"`
+	Vault   map[string]string `json:"vault"`
+	State   map[string]any    `json:"state"`
+	Payload any               `json:"payload"`
+	Result  any               `json:"result"`
+	Results any               `json:"results"`
+	Context any               `json:"context"`
+	Item    any               `json:"item"`
+	ItemID  any               `json:"itemId"`
+	Globals map[string]any    `json:"globals,omitempty"`
+}
+
+// Stream names passed to Handler.Output.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
+
+// Handler receives what a block emits while it runs. Calls for one Run come
+// from the goroutine that called Run, one at a time, in order.
+type Handler interface {
+	// Output is called with bytes the block wrote to stream (Stdout or
+	// Stderr). p is only valid during the call.
+	Output(stream string, p []byte)
+	// Mask is called when the block registers a runtime secret with
+	// mask(value), before any output that follows it.
+	Mask(value string)
+}
+
+// Funcs adapts functions to Handler; nil fields ignore their events.
+type Funcs struct {
+	OutputFunc func(stream string, p []byte)
+	MaskFunc   func(value string)
+}
+
+// Output implements Handler.
+func (f Funcs) Output(stream string, p []byte) {
+	if f.OutputFunc != nil {
+		f.OutputFunc(stream, p)
+	}
+}
+
+// Mask implements Handler.
+func (f Funcs) Mask(value string) {
+	if f.MaskFunc != nil {
+		f.MaskFunc(value)
+	}
+}
+
+// Response is the answer of a block that ran.
+type Response struct {
+	// Value is what the block passed to set_output; HasValue says whether it
+	// called set_output at all.
+	Value    any
+	HasValue bool
+	// State is the block's final state dict (changes are written back).
+	State map[string]any
+	// Masks are the values the block passed to mask(), in order.
+	Masks []string
+	// Error is set when the block raised an exception (or called sys.exit
+	// with a non-zero code).
+	Error *ScriptError
+}
+
+// ScriptError is an exception raised by the block's code.
+type ScriptError struct {
+	Type    string `json:"type"`    // e.g. "ZeroDivisionError", "requests.exceptions.HTTPError"
+	Message string `json:"message"` // str(exception)
+	// Traceback is Python's formatted traceback of the block's code (the
+	// harness's own frames removed), ending with "Type: message".
+	Traceback string `json:"traceback"`
+}
+
+func (e *ScriptError) Error() string {
+	if e.Traceback != "" {
+		return strings.TrimRight(e.Traceback, "\n")
+	}
+	if e.Message == "" {
+		return e.Type
+	}
+	return e.Type + ": " + e.Message
+}
+
+var (
+	// ErrTimeout is wrapped by the error of a block that ran out of time:
+	// "timed out after 2s".
+	ErrTimeout = errors.New("timed out")
+	// ErrNotSerializable is wrapped by the error of a block whose result
+	// or state cannot be encoded as JSON.
+	ErrNotSerializable = errors.New("not JSON-serializable")
+	// ErrClosed is returned by Run after Close.
+	ErrClosed = errors.New("pyrun: runner is closed")
+)
+
+// ExitError is the error of a block whose interpreter ended before it
+// answered (os._exit, a crash, a signal).
+type ExitError struct {
+	Status int            // exit status, when Signal is 0
+	Signal syscall.Signal // the signal that killed it, or 0
+	// Unknown is set when the status could not be learned (the fork server
+	// died while the block ran).
+	Unknown bool
+}
+
+func (e *ExitError) Error() string {
+	switch {
+	case e.Unknown:
+		return "python exited before answering"
+	case e.Signal != 0:
+		return fmt.Sprintf("python was killed by signal %d (%v) before answering", int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("python exited with status %d before answering", e.Status)
+}
+
+// answerError is an error reported by the harness (JSON encoding, request).
+type answerError struct{ msg string }
+
+func (e *answerError) Error() string { return e.msg }
+
+func (e *answerError) Is(target error) bool {
+	return target == ErrNotSerializable && strings.Contains(e.msg, "not JSON-serializable")
+}
+
+// Runner runs Python blocks. It is safe for concurrent use.
+type Runner struct {
+	python  string // resolved interpreter
+	version string
+	env     []string
+	mode    Mode
+
+	mu       sync.Mutex
+	srv      *server
+	failures int   // consecutive fork server start failures
+	forkErr  error // set once the fork server is given up
+	closed   bool
+}
+
+// New resolves the interpreter (running it once); the fork server starts
+// with the first block, or with Start.
+func New(opts Options) (*Runner, error) {
+	if opts.Mode != ModeForkServer && opts.Mode != ModeFresh {
+		return nil, fmt.Errorf("pyrun: unknown mode %d", int(opts.Mode))
+	}
+	env := buildEnv(os.Environ(), opts.Env)
+	py, ver, err := resolve(opts.Python, env)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{python: py, version: ver, env: env, mode: opts.Mode}, nil
+}
+
+// Python returns the resolved interpreter path.
+func (r *Runner) Python() string { return r.python }
+
+// Version returns the interpreter's version ("3.11").
+func (r *Runner) Version() string { return r.version }
+
+// Mode returns the runner's mode.
+func (r *Runner) Mode() Mode { return r.mode }
+
+// Start starts the fork server now (it otherwise starts with the first
+// block) and waits until it is ready. It does nothing in ModeFresh.
+func (r *Runner) Start(ctx context.Context) error {
+	if r.mode != ModeForkServer {
+		return nil
+	}
+	_, err := r.server(ctx)
+	return err
+}
+
+// Close stops the fork server, killing blocks still running in it.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	srv := r.srv
+	r.srv = nil
+	r.closed = true
+	r.mu.Unlock()
+	if srv != nil {
+		srv.close()
+	}
+	return nil
+}
+
+// Run runs one block. It returns (resp, nil) when the block's code ran, even
+// if it raised (resp.Error); an error when it could not run or answer: a
+// timeout (wrapping ErrTimeout), cancellation (wrapping ctx.Err()), a crash
+// (*ExitError), a result or state that is not JSON-serializable (wrapping
+// ErrNotSerializable), or a failure to start Python. h may be nil.
+func (r *Runner) Run(ctx context.Context, req *Request, h Handler) (*Response, error) {
+	if req == nil {
+		return nil, errors.New("pyrun: nil request")
+	}
+	if h == nil {
+		h = Funcs{}
+	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	data, err := encodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("python block cancelled: %w", err)
+	}
+	if r.mode == ModeForkServer {
+		srv, err := r.server(ctx)
+		if err == nil {
+			resp, err := r.runFork(ctx, srv, req, data, h)
+			if !errors.Is(err, errServerLost) {
+				return resp, err
+			}
+			// The server died before forking this block: run it fresh;
+			// the next block restarts the server.
+		} else if ctx.Err() != nil {
+			return nil, fmt.Errorf("python block cancelled: %w", ctx.Err())
+		}
+	}
+	return r.runFresh(ctx, req, data, h)
+}
+
+// server returns a running fork server, starting one if needed. It returns
+// an error when forking is not available (the caller falls back to fresh).
+func (r *Runner) server(ctx context.Context) (*server, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if r.forkErr != nil {
+		r.mu.Unlock()
+		return nil, r.forkErr
+	}
+	srv := r.srv
+	if srv == nil || srv.isDead() {
+		var err error
+		srv, err = startServer(r.python, r.env)
+		if err != nil {
+			r.failed(err)
+			r.mu.Unlock()
+			return nil, err
+		}
+		r.srv = srv
+	}
+	r.mu.Unlock()
+
+	t := time.NewTimer(serverStartTimeout)
+	defer t.Stop()
+	select {
+	case <-srv.ready:
+		r.mu.Lock()
+		r.failures = 0
+		r.mu.Unlock()
+		return srv, nil
+	case <-srv.dead:
+		err := fmt.Errorf("pyrun: fork server exited at start%s", srv.stderrTail())
+		r.mu.Lock()
+		if r.srv == srv {
+			r.failed(err)
+		}
+		r.mu.Unlock()
+		return nil, err
+	case <-t.C:
+		err := errors.New("pyrun: fork server did not start in time")
+		r.mu.Lock()
+		if r.srv == srv {
+			r.srv = nil
+			r.failed(err)
+		}
+		r.mu.Unlock()
+		srv.close()
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// failed records a fork server start failure; r.mu is held.
+func (r *Runner) failed(err error) {
+	r.failures++
+	if r.failures >= maxStartFailures {
+		r.forkErr = fmt.Errorf("pyrun: fork server unavailable, using fresh processes: %w", err)
+	}
+}
+
+const (
+	serverStartTimeout = 30 * time.Second
+	maxStartFailures   = 3
+)
+
+// resolved caches interpreter resolution by command and environment.
+var resolved sync.Map // string -> [2]string
+
+const probe = `import sys; sys.stdout.write("%s\n%d.%d" % ((sys.executable or "",) + tuple(sys.version_info[:2])))`
+
+func resolve(python string, env []string) (path, version string, err error) {
+	if python == "" {
+		python = "python3"
+	}
+	lp, err := exec.LookPath(python)
+	if err != nil {
+		return "", "", fmt.Errorf("pyrun: python interpreter %q not found: %w", python, err)
+	}
+	key := lp + "\x00" + strings.Join(env, "\x00")
+	if v, ok := resolved.Load(key); ok {
+		pv := v.([2]string)
+		return pv[0], pv[1], nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, lp, "-I", "-c", probe)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", "", fmt.Errorf("pyrun: running %s: %w: %s", lp, err, strings.TrimSpace(stderr.String()))
+	}
+	exe, ver, ok := strings.Cut(string(out), "\n")
+	if !ok {
+		return "", "", fmt.Errorf("pyrun: unexpected answer from %s: %q", lp, out)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(ver, "%d.%d", &major, &minor); err != nil || major < 3 || (major == 3 && minor < 8) {
+		return "", "", fmt.Errorf("pyrun: %s is Python %s; 3.8 or later is needed", lp, ver)
+	}
+	if exe == "" {
+		exe = lp
+	}
+	resolved.Store(key, [2]string{exe, ver})
+	return exe, ver, nil
+}
+
+// buildEnv is base plus extra, without BP_VAULT_* variables.
+func buildEnv(base, extra []string) []string {
+	env := make([]string, 0, len(base)+len(extra))
+	for _, list := range [][]string{base, extra} {
+		for _, kv := range list {
+			if strings.HasPrefix(kv, "BP_VAULT") {
+				continue
+			}
+			env = append(env, kv)
+		}
+	}
+	return env
+}
