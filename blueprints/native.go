@@ -1,6 +1,7 @@
 package blueprints
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -81,6 +82,10 @@ var namePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 const typePrefix = "blueprints_"
 
+// utf8BOM starts files saved by some Windows editors; neither YAML keys nor
+// JSON lines should see it.
+var utf8BOM = []byte("\ufeff")
+
 var (
 	topKeys   = []string{"key", "description", "vault", "env", "blocks"}
 	blockKeys = []string{"type", "alias", "description", "fields", "outs"}
@@ -92,7 +97,7 @@ var (
 // LoadErrors; only a file that is not YAML at all gives an error, a
 // *SyntaxError that says where.
 func ParseNative(name string, data []byte) (bp *engine.Blueprint, err error) {
-	f, err := parseYAML(name, data)
+	f, err := parseYAML(name, bytes.TrimPrefix(data, utf8BOM))
 	if err != nil {
 		return nil, err
 	}

@@ -207,6 +207,8 @@ func TestNativeVaultAndKey(t *testing.T) {
 		{"x/y/listed.bp.yaml", "vault: [A, B_2]\nenv: [HOME]\nblocks: {}", "listed", []string{"A", "B_2"}, []string{"HOME"}},
 		{"named.bp.yaml", "key: other\nblocks: {}", "other", nil, nil},
 		{"plain.yaml", "blocks: {}", "plain", nil, nil},
+		{"bom.bp.yaml", "\ufeffblocks: {}", "bom", nil, nil},
+		{"tabs.bp.json", "{\n\t\"blocks\": {\n\t\t\"a\": {\"type\": \"x\"}\r\n\t}\n}\n", "tabs", nil, nil},
 		{"j.bp.json", `{"key": "json", "vault": ["S"], "blocks": {"a": {"type": "returnvalue", "fields": {"value": 1}}}}`, "json", []string{"S"}, nil},
 	}
 	for _, c := range cases {

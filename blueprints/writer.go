@@ -70,7 +70,7 @@ func ParseWriter(name string, data []byte) ([]*engine.Blueprint, error) {
 // parseWriterFile splits a file into lines and reads each component.
 func parseWriterFile(name string, data []byte) *writerFile {
 	wf := &writerFile{name: name}
-	for i, line := range bytes.Split(data, []byte("\n")) {
+	for i, line := range bytes.Split(bytes.TrimPrefix(data, utf8BOM), []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
