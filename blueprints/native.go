@@ -295,11 +295,11 @@ func (d *yamlDoc) block(e entry) *engine.BlockSpec {
 		}
 		return spec
 	}
-	hasType := false
+	// A missing type is left for validation to report ("missing block
+	// type"), which does so for blueprints built in Go as well.
 	for _, be := range es {
 		switch be.key {
 		case "type":
-			hasType = true
 			t, ok := d.scalarText(be.value, id, be.key)
 			if !ok || t == "" {
 				d.problem(d.pos(be.value), id, be.key, "the type must be a block type name, found %s", describe(d.resolve(be.value, id, be.key)))
@@ -317,9 +317,6 @@ func (d *yamlDoc) block(e entry) *engine.BlockSpec {
 		default:
 			d.problem(be.keyAt, id, "", "unknown key %q (a block has %s)", be.key, strings.Join(blockKeys, ", "))
 		}
-	}
-	if !hasType {
-		d.problem(e.keyAt, id, "", "the block has no type")
 	}
 	return spec
 }
@@ -346,7 +343,7 @@ func (d *yamlDoc) fields(spec *engine.BlockSpec, n ast.Node) {
 		if _, isNull := e.value.(*ast.NullNode); isNull || e.value == nil {
 			spec.FieldPos[e.key] = e.keyAt
 		} else {
-			spec.FieldPos[e.key] = d.pos(e.value)
+			spec.FieldPos[e.key] = d.textPos(e.value)
 		}
 	}
 }

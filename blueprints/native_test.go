@@ -86,7 +86,8 @@ func TestNativeSpecExample(t *testing.T) {
 	if call.Pos != (engine.Pos{File: "dir/weather.bp.yaml", Line: 9, Column: 3}) {
 		t.Errorf("call pos = %v", call.Pos)
 	}
-	if p := call.FieldPos["url"]; p.Line != 13 || p.Column != 12 {
+	// Inside the quotes, where the template's text starts.
+	if p := call.FieldPos["url"]; p.Line != 13 || p.Column != 13 {
 		t.Errorf("url pos = %v", p)
 	}
 	if p := call.FieldPos["retry"]; p.Line != 16 || p.Column != 14 {
@@ -276,7 +277,6 @@ blocks:
   a: {fields: {}}
   b: {type: [x]}
 `, []string{
-			`f.bp.yaml:3:3: a: the block has no type`,
 			`f.bp.yaml:4:13: b: type: the type must be a block type name, found a list`,
 		}},
 		{"bad outs targets", `

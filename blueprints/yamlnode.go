@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 
 	"github.com/bprun/bp/engine"
 )
@@ -84,6 +85,19 @@ func (d *yamlDoc) pos(n ast.Node) engine.Pos {
 		return engine.Pos{File: d.file}
 	}
 	return engine.Pos{File: d.file, Line: tk.Position.Line, Column: tk.Position.Column}
+}
+
+// textPos is where a value's text starts: inside the quotes of a quoted
+// string, so that a column within a one-line template (counted from its
+// first character) can be added to it.
+func (d *yamlDoc) textPos(n ast.Node) engine.Pos {
+	p := d.pos(n)
+	if s, ok := n.(*ast.StringNode); ok && s.Token != nil && p.Column > 0 {
+		if t := s.Token.Type; t == token.DoubleQuoteType || t == token.SingleQuoteType {
+			p.Column++
+		}
+	}
+	return p
 }
 
 // anchorFor finds the anchor an alias refers to: the last one of that name
