@@ -357,7 +357,7 @@ func (c *Call) secret(name string) (string, error) {
 		return "", fmt.Errorf("vault.%s: %w", name, ErrNoVault)
 	}
 	if bp.Vault != nil && !contains(bp.Vault, name) {
-		return "", fmt.Errorf("vault.%s: %w: blueprint %s does not list it under vault:", name, ErrSecretNotFound, bp.Key)
+		return "", fmt.Errorf("vault.%s: %w: blueprint %s does not list it in its vault list", name, ErrSecretNotFound, bp.Key)
 	}
 	sh.secretsMu.Lock()
 	v, ok := sh.secrets[name]

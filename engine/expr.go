@@ -21,6 +21,9 @@ type exprEval struct {
 	secrets []string // vault.NAME references, in order
 }
 
+// envPool reuses the small maps expressions are evaluated over.
+var envPool = sync.Pool{New: func() any { return make(map[string]any, 8) }}
+
 // vmPool reuses expr-lang VMs: a VM keeps its stack between runs.
 var vmPool = sync.Pool{New: func() any { return new(vm.VM) }}
 
@@ -59,12 +62,115 @@ func compileExpr(src string, opts compileOptions) (*exprEval, error) {
 	}
 	sort.Strings(e.names)
 	e.secrets = a.secrets
-	program, err := expr.Compile(src, expr.AllowUndefinedVariables())
+	patch := memberPatcher{loose: opts.loose, bound: a.bound}
+	program, err := expr.Compile(src, expr.AllowUndefinedVariables(), expr.Patch(patch), getStrict, getLoose)
 	if err != nil {
 		return nil, fmt.Errorf("%s", firstLine(err.Error()))
 	}
 	e.program = program
 	return e, nil
+}
+
+// memberPatcher rewrites member access (a.b, a[0]) into a call of our own
+// getter. expr-lang's generic member access goes through reflection and
+// allocates; the getter indexes JSON-like values directly, and reports a
+// missing key the way a plain path does instead of giving nil.
+// Free identifiers become __get($env, "name") for the same reason: the
+// environment is a map[string]any that the getter reads directly.
+type memberPatcher struct {
+	loose bool
+	bound map[string]bool
+}
+
+func (p memberPatcher) getter() string {
+	if p.loose {
+		return "__getl"
+	}
+	return "__get"
+}
+
+func (p memberPatcher) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.MemberNode:
+		if n.Method || n.Optional {
+			return
+		}
+		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: p.getter()}, Arguments: []ast.Node{n.Node, n.Property}})
+	case *ast.CallNode:
+		// Mark callees so that the identifier case below leaves them.
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			id.Value = "\x00" + id.Value
+		}
+	case *ast.IdentifierNode:
+		name := n.Value
+		switch {
+		case len(name) > 4 && name[:4] == "\x00":
+			n.Value = name[4:]
+		case name[0] == '$' || p.bound[name]:
+		default:
+			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: "__get"}, Arguments: []ast.Node{&ast.IdentifierNode{Value: "$env"}, &ast.StringNode{Value: name}}})
+		}
+	}
+}
+
+var (
+	getStrict = expr.Function("__get", func(args ...any) (any, error) { return getMember(args[0], args[1], false) })
+	getLoose  = expr.Function("__getl", func(args ...any) (any, error) { return getMember(args[0], args[1], true) })
+)
+
+// getMember indexes a value: maps by key, lists by position (negative
+// counts from the end, as in expr-lang).
+func getMember(from, key any, loose bool) (any, error) {
+	switch t := from.(type) {
+	case map[string]any:
+		if k, ok := key.(string); ok {
+			if v, ok := t[k]; ok {
+				return v, nil
+			}
+			if loose {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("no key %q", k)
+		}
+	case []any:
+		i, ok := intIndex(key)
+		if ok && i < 0 {
+			i += len(t)
+		}
+		if ok && i >= 0 && i < len(t) {
+			return t[i], nil
+		}
+		if loose {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("index %v out of range (the list has %d items)", key, len(t))
+	case nil:
+		if loose {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("cannot read %v of null", key)
+	}
+	if v, ok := index(from, keyString(key)); ok {
+		return v, nil
+	}
+	if loose {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("cannot read %v of %T", key, from)
+}
+
+func intIndex(k any) (int, bool) {
+	switch t := k.(type) {
+	case int:
+		return t, true
+	case float64:
+		if t == float64(int(t)) {
+			return int(t), true
+		}
+	case int64:
+		return int(t), true
+	}
+	return 0, false
 }
 
 // exprAnalysis collects what an expression reads, and checks that vault is
@@ -115,7 +221,8 @@ func (a *exprAnalysis) setErr(err error) {
 }
 
 func (e *exprEval) eval(s *scope) (any, error) {
-	env := make(map[string]any, len(e.names)+1)
+	env := envPool.Get().(map[string]any)
+	defer func() { clear(env); envPool.Put(env) }()
 	for _, name := range e.names {
 		v, ok := s.lookup(name)
 		if !ok {

@@ -174,3 +174,23 @@ func blk(id, typ string, fields map[string]any, outs ...string) *engine.BlockSpe
 }
 
 type f = map[string]any
+
+// mapSecrets is a vault held in a map: the engine's SecretSource
+// interface implemented by the test, as a Go program embedding bp would.
+type mapSecrets map[string]string
+
+func (m mapSecrets) Secret(ctx context.Context, name string) (string, error) {
+	v, ok := m[name]
+	if !ok {
+		return "", fmt.Errorf("secret %s: %w", name, engine.ErrSecretNotFound)
+	}
+	return v, nil
+}
+
+func (m mapSecrets) SecretNames(ctx context.Context) ([]string, error) {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	return names, nil
+}

@@ -78,7 +78,7 @@ func (p *path) parse(src string, i int, loose, nested bool) (int, bool) {
 					i += 2
 					continue
 				}
-				if !segmentByte(c, loose, i == start) {
+				if !segmentByte(c, loose, i == start && len(p.elems) == 0) {
 					break
 				}
 				b.WriteByte(c)
@@ -126,6 +126,13 @@ func (p *path) eval(s *scope) (any, error) {
 			return nil, err
 		}
 		v, rest = val, rest[1:]
+	case root == "results" && len(rest) > 0 && rest[0].sub == nil:
+		// One block's result, without building the map of all of them.
+		o, ok := s.c.r.outcomeOf(rest[0].key)
+		if !ok || o.status == StatusSkipped {
+			return s.missing(p.src, fmt.Sprintf("block %q has no result (it does not exist, or has not run)", rest[0].key))
+		}
+		v, rest = o.value, rest[1:]
 	default:
 		var ok bool
 		v, ok = s.lookup(root)
@@ -133,6 +140,7 @@ func (p *path) eval(s *scope) (any, error) {
 			return s.missing(p.src, fmt.Sprintf("no name %q", root))
 		}
 	}
+	base := len(p.elems) - len(rest)
 	for i, e := range rest {
 		key := e.key
 		if e.sub != nil {
@@ -144,7 +152,7 @@ func (p *path) eval(s *scope) (any, error) {
 		}
 		next, ok := index(v, key)
 		if !ok {
-			return s.missing(p.src, fmt.Sprintf("%s has no key %q", p.prefix(i+1), key))
+			return s.missing(p.src, fmt.Sprintf("%s has no key %q", p.prefix(base+i), key))
 		}
 		v = next
 	}

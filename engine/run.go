@@ -217,13 +217,18 @@ func (r *run) interrupted() {
 	if r.finished {
 		return
 	}
+	r.finishLocked(r.interruption())
+}
+
+// interruption is how the run ends when its context ended: failed on the
+// run timeout, cancelled otherwise.
+func (r *run) interruption() (string, any, bool, error) {
 	cause := context.Cause(r.ctx)
 	var te *TimeoutError
 	if errors.As(cause, &te) {
-		r.finishLocked(StatusFailed, nil, false, cause)
-		return
+		return StatusFailed, nil, false, cause
 	}
-	r.finishLocked(StatusCancelled, nil, false, fmt.Errorf("run cancelled: %w", cause))
+	return StatusCancelled, nil, false, fmt.Errorf("run cancelled: %w", cause)
 }
 
 // TimeoutError is a run or a block that ran out of time.
@@ -312,7 +317,7 @@ func (r *run) runBlock(local int32) {
 	r.remaining--
 	switch {
 	case out.status == StatusCancelled:
-		r.finishLocked(StatusCancelled, nil, false, &BlockError{Blueprint: r.prog.bp.Key, Block: n.spec.ID, Type: n.ts.Name, Outcome: res.Outcome, Err: res.Err})
+		r.finishLocked(r.interruption())
 		return
 	case out.status == StatusFailed && !r.hasEdge(local, res.Outcome):
 		r.finishLocked(StatusFailed, nil, false, &BlockError{Blueprint: r.prog.bp.Key, Block: n.spec.ID, Type: n.ts.Name, Outcome: res.Outcome, Err: res.Err})

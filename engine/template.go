@@ -149,6 +149,8 @@ func checkPath(p *path, opts compileOptions) error {
 		if !validSecretName(p.elems[1].key) {
 			return fmt.Errorf("%q is not a valid secret name", p.elems[1].key)
 		}
+	case root == "$env":
+		return fmt.Errorf("$env is not readable in templates")
 	case root[0] == '$':
 		if !opts.env[root[1:]] {
 			return fmt.Errorf("environment variables are not readable in templates; list %s under env: in the blueprint to allow it", root[1:])
