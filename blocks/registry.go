@@ -85,3 +85,16 @@ func Core(r *Registry) {
 		r.Register(t)
 	}
 }
+
+// Options configure the block types that reach outside the process.
+type Options struct {
+	// Python is the interpreter for code blocks; empty means python3.
+	Python string
+}
+
+// Default returns a registry with every built-in block type.
+func Default(opts Options) *Registry {
+	r := NewRegistry()
+	Core(r)
+	return r
+}

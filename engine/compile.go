@@ -119,12 +119,18 @@ func Compile(bp *Blueprint, types TypeResolver) (*Program, error) {
 		add(p.nodes[cycle[0]].spec.Pos, "", "", "cycle: %s (loops are foreach blocks)", p.cycleText(cycle))
 	}
 	if len(problems) > 0 {
+		seen := map[string]bool{}
+		unique := problems[:0]
 		for _, pr := range problems {
 			if pr.Pos.File == "" {
 				pr.Pos.File = bp.Source
 			}
+			if text := pr.Error(); !seen[text] {
+				seen[text] = true
+				unique = append(unique, pr)
+			}
 		}
-		return nil, &ValidationError{Blueprint: bp.Key, Problems: problems}
+		return nil, &ValidationError{Blueprint: bp.Key, Problems: unique}
 	}
 	return p, nil
 }

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/bprun/bp/blocks"
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/scrub"
+)
+
+func init() { subcommands = append(subcommands, newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	var (
+		flags       runFlags
+		key         string
+		payload     string
+		payloadFile string
+		trigger     string
+		logFormat   string
+	)
+	cmd := &cobra.Command{
+		Use:   "run PATH",
+		Short: "Run a blueprint",
+		Long: `Run one blueprint: a native *.bp.yaml file, a Writer Agent Builder .wf folder
+or components-blueprints_blueprint-*.jsonl file, or a directory of them.
+
+The return value is printed as JSON on stdout; the run log goes to stderr (one
+line per block on a terminal, JSON lines with --log json). Every output is
+scrubbed of the vault's secrets.
+
+Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
+3 vault problem, 130 interrupted.`,
+		Example: `  bp run weather.bp.yaml
+  bp run weather.bp.yaml --payload '{"city": "Oslo"}'
+  bp run ./flows --blueprint weather --log json
+  bp run app/.wf --blueprint blueprint2 --timeout 30s`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if payload != "" && payloadFile != "" {
+				return withCode(exitUsage, fmt.Errorf("use --payload or --payload-file, not both"))
+			}
+			if logFormat != "pretty" && logFormat != "json" {
+				return withCode(exitUsage, fmt.Errorf("--log must be pretty or json, not %q", logFormat))
+			}
+			var body any
+			if payloadFile != "" {
+				data, err := os.ReadFile(payloadFile)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				payload = string(data)
+			}
+			if payload != "" {
+				v, err := engine.DecodeJSON([]byte(payload))
+				if err != nil {
+					return withCode(exitUsage, fmt.Errorf("payload is not valid JSON: %v", err))
+				}
+				body = v
+			}
+			set, err := loadSet(args[0])
+			if err != nil {
+				return err
+			}
+			bpKey, err := selectBlueprint(set, key)
+			if err != nil {
+				return err
+			}
+			history, err := flags.historyStore()
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			reg := blocks.Default(flags.blockOptions())
+			defer reg.Close()
+
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+
+			s := scrub.New()
+			stderr := s.NewWriter(cmd.ErrOrStderr())
+			defer stderr.Close()
+			var sink engine.Sink
+			if logFormat == "json" {
+				sink = runner.NewJSONLog(stderr)
+			} else {
+				sink = runner.NewConsole(stderr, isTerminal(cmd.ErrOrStderr()))
+			}
+			r := runner.New(runner.Options{
+				Library:     runner.NewLibrary(set, reg),
+				OpenVault:   flags.openVaultForRun,
+				History:     history,
+				MaxParallel: flags.maxParallel,
+				Timeout:     flags.timeout,
+			})
+			res, err := r.Run(ctx, runner.Request{Blueprint: bpKey, Payload: body, Trigger: trigger, Sinks: []engine.Sink{sink}, Scrubber: s})
+			if err != nil {
+				return withCode(exitCodeFor(err), err)
+			}
+			if res.HasReturn {
+				out := s.NewWriter(cmd.OutOrStdout())
+				enc := json.NewEncoder(out)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res.Return); err != nil {
+					return withCode(exitRunFailed, fmt.Errorf("return value: %w", err))
+				}
+				out.Close()
+			}
+			switch res.Status {
+			case engine.StatusCompleted, engine.StatusReturned:
+				return nil
+			case engine.StatusCancelled:
+				if ctx.Err() != nil {
+					return withCode(exitInterrupted, nil)
+				}
+			}
+			// The log already showed why; the exit code says it failed.
+			return withCode(exitCodeFor(res.Err), silent{res.Err})
+		},
+	}
+	flags.register(cmd)
+	cmd.Flags().StringVar(&key, "blueprint", "", "key of the blueprint to run, when PATH holds several")
+	cmd.Flags().StringVar(&payload, "payload", "", "the run's payload, as JSON")
+	cmd.Flags().StringVar(&payloadFile, "payload-file", "", "read the payload (JSON) from a file")
+	cmd.Flags().StringVar(&trigger, "trigger", "", "id of the trigger block to start at")
+	cmd.Flags().StringVar(&logFormat, "log", "pretty", "run log format: pretty or json")
+	return cmd
+}
+
+// silent is an error the run log has already reported.
+type silent struct{ err error }
+
+func (s silent) Error() string { return "" }
+func (s silent) Unwrap() error { return s.err }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

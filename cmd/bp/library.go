@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bprun/bp/blocks"
+	"github.com/bprun/bp/blueprints"
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/vault"
+)
+
+// runFlags are the flags of the commands that run blueprints.
+type runFlags struct {
+	vaultPath   string
+	python      string
+	history     string
+	noHistory   bool
+	maxParallel int
+	timeout     time.Duration
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.vaultPath, "vault", "", "vault file (default $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db)")
+	cmd.Flags().StringVar(&f.python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
+	cmd.Flags().StringVar(&f.history, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
+	cmd.Flags().BoolVar(&f.noHistory, "no-history", false, "do not record the run in the history")
+	cmd.Flags().IntVar(&f.maxParallel, "max-parallel", engine.DefaultMaxParallel, "blocks that may run at once")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "bound on the whole run (e.g. 30s; 0 for none)")
+}
+
+// blockOptions are the block types' settings from flags and environment.
+func (f *runFlags) blockOptions() blocks.Options {
+	python := f.python
+	if python == "" {
+		python = os.Getenv("BP_PYTHON")
+	}
+	return blocks.Options{Python: python}
+}
+
+// vaultPathOrEnv is --vault, else $BP_VAULT, else the default path.
+func vaultPathOrEnv(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if p := os.Getenv("BP_VAULT"); p != "" {
+		return p, nil
+	}
+	return vault.DefaultPath(os.Getenv)
+}
+
+// openVaultForRun opens the vault read-only when its file exists; a
+// machine with no vault runs blueprints that need none.
+func (f *runFlags) openVaultForRun() (*vault.Vault, error) {
+	path, err := vaultPathOrEnv(f.vaultPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return vault.OpenEnv(path, os.Getenv, vault.Options{ReadOnly: true})
+}
+
+// historyStore is the run history, unless disabled.
+func (f *runFlags) historyStore() (*runner.History, error) {
+	if f.noHistory {
+		return nil, nil
+	}
+	return openHistory(f.history)
+}
+
+func openHistory(flag string) (*runner.History, error) {
+	path := flag
+	if path == "" {
+		path = os.Getenv("BP_HISTORY")
+	}
+	if path == "" {
+		p, err := runner.DefaultHistoryPath(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	return runner.OpenHistory(path), nil
+}
+
+// loadSet loads the blueprints at a path; a path that cannot be read at
+// all is a usage error.
+func loadSet(path string) (*blueprints.Set, error) {
+	set, err := blueprints.Load(path)
+	if err != nil {
+		return nil, withCode(exitUsage, err)
+	}
+	return set, nil
+}
+
+// selectBlueprint picks the blueprint to run: --blueprint, else the only
+// one at the path.
+func selectBlueprint(set *blueprints.Set, key string) (string, error) {
+	if key != "" {
+		if _, err := set.Get(key); err != nil {
+			return "", withCode(exitUsage, err)
+		}
+		return key, nil
+	}
+	bp, err := set.Only()
+	if err != nil {
+		return "", withCode(exitUsage, fmt.Errorf("%w (choose one with --blueprint KEY)", err))
+	}
+	return bp.Key, nil
+}
+
+// exitCodeFor maps an error to SPEC's exit codes: vault problems 3,
+// invalid blueprints 2, anything else 1.
+func exitCodeFor(err error) int {
+	var ve *engine.ValidationError
+	switch {
+	case err == nil:
+		return exitOK
+	case isVaultError(err):
+		return exitVault
+	case errors.As(err, &ve), errors.Is(err, blueprints.ErrNotFound):
+		return exitUsage
+	}
+	var fe *blueprints.FileError
+	if errors.As(err, &fe) {
+		return exitUsage
+	}
+	return exitRunFailed
+}
+
+func isVaultError(err error) bool {
+	for _, target := range []error{engine.ErrSecretNotFound, engine.ErrNoVault, vault.ErrWrongKey, vault.ErrTampered, vault.ErrNotVault, vault.ErrLocked, vault.ErrNoKey, vault.ErrNotFound} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}

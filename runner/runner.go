@@ -1,0 +1,187 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/scrub"
+	"github.com/bprun/bp/vault"
+)
+
+// Options configure a Runner.
+type Options struct {
+	// Library holds the blueprints runs can start and call.
+	Library *Library
+	// OpenVault opens the vault for a run, read-only; nil, or a nil vault
+	// with a nil error, means runs have no vault.
+	OpenVault func() (*vault.Vault, error)
+	// Secrets, when set, is used instead of OpenVault (golden-file tests'
+	// fake vaults, or programs that keep secrets elsewhere).
+	Secrets engine.SecretSource
+	// History records finished runs; nil records nothing.
+	History *History
+	// MaxParallel and Timeout are the defaults for runs that set none.
+	MaxParallel int
+	Timeout     time.Duration
+	// LookupEnv reads the environment variables blueprints list under
+	// env:; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+// Runner runs blueprints. It is safe for concurrent use.
+type Runner struct {
+	opts Options
+}
+
+// New makes a Runner.
+func New(opts Options) *Runner {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	return &Runner{opts: opts}
+}
+
+// Library is the runner's library of blueprints.
+func (r *Runner) Library() *Library { return r.opts.Library }
+
+// Request is one run to start.
+type Request struct {
+	Blueprint   string
+	Payload     any
+	Context     map[string]any
+	Trigger     string
+	MaxParallel int
+	Timeout     time.Duration
+	// RunID, when set, names the run; else a new UUID does.
+	RunID string
+	// Sinks receive the run's events, already scrubbed.
+	Sinks []engine.Sink
+	// Scrubber, when set, is the run's scrubber, so a caller can scrub
+	// its own output streams with the same secrets. Else the run makes
+	// its own.
+	Scrubber *scrub.Scrubber
+}
+
+// Result is a finished run, scrubbed: nothing in it holds a secret.
+type Result struct {
+	RunID     string
+	Blueprint string
+	Status    string
+	Return    any
+	HasReturn bool
+	Err       error
+	Duration  time.Duration
+}
+
+// StartError is a run that could not start: an unknown or invalid
+// blueprint, or a vault that would not open. Its message is scrubbed.
+type StartError struct {
+	Blueprint string
+	Err       error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Run runs one blueprint to its end. The error is for runs that could not
+// start; a run that started and failed has a Result with Status failed.
+func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
+	s := req.Scrubber
+	if s == nil {
+		s = scrub.New()
+	}
+	fail := func(err error) (*Result, error) {
+		return nil, &StartError{Blueprint: req.Blueprint, Err: s.Error(err)}
+	}
+	if r.opts.Library == nil {
+		return fail(errors.New("runner has no library of blueprints"))
+	}
+	prog, err := r.opts.Library.Program(req.Blueprint)
+	if err != nil {
+		return fail(err)
+	}
+	secrets := r.opts.Secrets
+	if secrets == nil && r.opts.OpenVault != nil {
+		v, err := r.opts.OpenVault()
+		if err != nil {
+			return fail(fmt.Errorf("opening the vault: %w", err))
+		}
+		if v != nil {
+			snap, err := snapshotVault(v)
+			v.Close()
+			if err != nil {
+				return fail(fmt.Errorf("reading the vault: %w", err))
+			}
+			secrets = snap
+		}
+	}
+
+	runID := req.RunID
+	if runID == "" {
+		runID = uuid.NewString()
+	}
+	sink := &scrubSink{s: s, sinks: req.Sinks}
+	var rec *historyRecorder
+	if r.opts.History != nil {
+		rec = newHistoryRecorder(runID, prog.Key())
+		sink.sinks = append(sink.sinks, rec)
+	}
+	opts := engine.RunOptions{
+		RunID:       runID,
+		Payload:     req.Payload,
+		Context:     req.Context,
+		Trigger:     req.Trigger,
+		Sink:        sink,
+		Secrets:     secrets,
+		OnSecret:    func(v string) { s.Add(v) },
+		MaxParallel: firstNonZero(req.MaxParallel, r.opts.MaxParallel),
+		Timeout:     firstNonZeroDuration(req.Timeout, r.opts.Timeout),
+		Library:     r.opts.Library,
+		LookupEnv:   r.opts.LookupEnv,
+	}
+	if rec != nil {
+		opts.OnSecretRead = rec.secretRead
+	}
+	res := prog.Run(ctx, opts)
+	out := &Result{
+		RunID:     res.RunID,
+		Blueprint: res.Blueprint,
+		Status:    res.Status,
+		HasReturn: res.HasReturn,
+		Duration:  res.Duration,
+	}
+	if res.HasReturn {
+		out.Return = s.Value(res.Return)
+	}
+	if res.Err != nil {
+		out.Err = s.Error(res.Err)
+	}
+	if rec != nil {
+		if err := r.opts.History.save(rec, out); err != nil {
+			// The run itself is done; losing its record is worth a warning,
+			// not a failure.
+			sink.Emit(&engine.Event{Time: time.Now(), Run: runID, Kind: engine.RunWarning, Blueprint: prog.Key(), Message: "run history not saved: " + err.Error()})
+		}
+	}
+	return out, nil
+}
+
+func firstNonZero(a, b int) int {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+func firstNonZeroDuration(a, b time.Duration) time.Duration {
+	if a != 0 {
+		return a
+	}
+	return b
+}
