@@ -50,6 +50,11 @@ func (m *matcher) mask(text []byte, runEnd int, final bool, out []byte) maskResu
 		} else {
 			if !changed {
 				changed = true
+				if cap(out) == 0 {
+					// One-shot: size for the usual case, output no
+					// longer than input plus a mask or two.
+					out = make([]byte, 0, len(text)+2*len(Mask))
+				}
 				out = out[:0]
 			}
 			out = append(out, text[emitted:p]...)

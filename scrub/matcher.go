@@ -3,6 +3,7 @@ package scrub
 import (
 	"math/bits"
 	"slices"
+	"sync/atomic"
 )
 
 // matcher finds every pattern in a byte slice in one left-to-right pass.
@@ -14,12 +15,12 @@ import (
 //     the positions p .. p+minLen-1, so among every step consecutive
 //     positions j the scan samples, one lies in p .. p+step-1, and the w
 //     bytes at j equal the pattern's w bytes at offset j-p < step.
-//   - So the scan loads w bytes (one 8-byte load) only every step bytes,
-//     hashes them into a Bloom filter that stays in cache, and only on a hit
-//     looks up which offsets of which patterns that gram occurs at; each
-//     offset names one candidate start p, whose first w bytes are looked up
-//     in a table of full patterns with that prefix, longest first, and
-//     compared exactly.
+//   - So the scan loads w bytes (one 8-byte load) only every step bytes and
+//     tests them against a Bloom filter of all such pattern grams that stays
+//     in cache. Only on a hit does it test the step candidate starts the
+//     gram may belong to: each start's first w bytes against the same
+//     filter, then in a table of full patterns with that prefix, longest
+//     first, compared exactly.
 //   - With realistic secrets (forms of 12+ bytes) step is 5, so the common
 //     case costs a load, a multiply and a bit test per 5 bytes. A 4-byte
 //     pattern makes step 1: every position is tested, about half as fast.
@@ -44,13 +45,13 @@ type matcher struct {
 
 	filter *bloom // every gram at offsets 0..step-1 (offset 0 = a start key)
 
-	table  []slot // start key (first w bytes) -> patterns; load <= 1/2
-	tshift uint
-	nkeys  int
-
-	grams  []gslot // gram -> bit set of offsets (< step) it occurs at; load <= 1/2
-	gshift uint
-	ngrams int
+	// table maps a start key (first w bytes) to its bucket. It is shared
+	// by successive matchers: Add only fills empty slots or replaces a
+	// bucket, atomically, so an older matcher may see a newer pattern
+	// (harmless: new patterns may apply early) but never a torn one. It is
+	// replaced when it grows. Sharing makes Add cost O(new patterns) plus a
+	// 32 KiB filter copy instead of a copy of every table.
+	table *table
 
 	// pre[r] is a bitmap of the hashes of the first r bytes of every pattern,
 	// for r < w. It answers "could the last r bytes of a write start a
@@ -60,17 +61,43 @@ type matcher struct {
 	pre [8][]uint64
 }
 
-// slot is one table entry: the patterns whose first w bytes are key,
-// longest first. pats == nil marks an empty slot (key 0 is a valid key).
-type slot struct {
+// table is an open-addressing hash table with load <= 1/2 and one writer.
+type table struct {
+	slots []atomic.Pointer[bucket] // nil: empty
+	shift uint
+	n     int // occupied slots; written by the one writer only
+}
+
+// bucket holds the patterns whose first w bytes are key, longest first. It
+// is immutable.
+type bucket struct {
 	key  uint64
 	pats []string
 }
 
-// gslot is one gram table entry; offs == 0 marks an empty slot.
-type gslot struct {
-	key  uint64
-	offs uint8
+func newTable(keys int) *table {
+	size := 16
+	for size < 2*keys {
+		size *= 2
+	}
+	return &table{slots: make([]atomic.Pointer[bucket], size), shift: uint(64 - bits.TrailingZeros(uint(size)))}
+}
+
+// slot returns the slot holding key, or the empty slot where it belongs.
+func (t *table) slot(key uint64) *atomic.Pointer[bucket] {
+	mask := len(t.slots) - 1
+	for j := int((key * hashMul2) >> t.shift); ; j = (j + 1) & mask {
+		if b := t.slots[j].Load(); b == nil || b.key == key {
+			return &t.slots[j]
+		}
+	}
+}
+
+func (t *table) lookup(key uint64) []string {
+	if b := t.slot(key).Load(); b != nil {
+		return b.pats
+	}
+	return nil
 }
 
 const (
@@ -153,8 +180,7 @@ func buildMatcher(pats []string) *matcher {
 		m.pre[r] = make([]uint64, 1<<preBits/64)
 	}
 	m.filter = new(bloom)
-	m.table, m.tshift = makeTable[slot](len(pats))
-	m.grams, m.gshift = makeTable[gslot](len(pats) * m.step)
+	m.table = newTable(len(pats))
 	for _, p := range pats {
 		m.insert(p)
 	}
@@ -183,29 +209,15 @@ func (m *matcher) with(all, pats []string) *matcher {
 	}
 	f := *m.filter
 	n.filter = &f
-	if (n.nkeys+len(pats))*2 > len(n.table) {
-		n.table, n.tshift = makeTable[slot](n.nkeys + len(pats))
-		n.nkeys = 0
-		for _, s := range m.table {
-			if s.pats != nil {
-				*n.findSlot(s.key) = s
-				n.nkeys++
+	if (n.table.n+len(pats))*2 > len(n.table.slots) {
+		// Grow into a new table; the old one stays with m.
+		n.table = newTable(2 * (n.table.n + len(pats)))
+		for i := range m.table.slots {
+			if b := m.table.slots[i].Load(); b != nil {
+				n.table.slot(b.key).Store(b)
+				n.table.n++
 			}
 		}
-	} else {
-		n.table = slices.Clone(m.table)
-	}
-	if (n.ngrams+len(pats)*n.step)*2 > len(n.grams) {
-		n.grams, n.gshift = makeTable[gslot](n.ngrams + len(pats)*n.step)
-		n.ngrams = 0
-		for _, g := range m.grams {
-			if g.offs != 0 {
-				*n.findGram(g.key) = g
-				n.ngrams++
-			}
-		}
-	} else {
-		n.grams = slices.Clone(m.grams)
 	}
 	for _, p := range pats {
 		n.insert(p)
@@ -213,38 +225,8 @@ func (m *matcher) with(all, pats []string) *matcher {
 	return &n
 }
 
-// makeTable allocates an open-addressing table for at least k keys at load
-// <= 1/2 and returns it with the shift that maps a hash to a slot.
-func makeTable[T any](k int) ([]T, uint) {
-	size := 16
-	for size < 2*k {
-		size *= 2
-	}
-	return make([]T, size), uint(64 - bits.TrailingZeros(uint(size)))
-}
-
-// findSlot returns the slot for key: its entry, or the empty slot to fill.
-func (m *matcher) findSlot(key uint64) *slot {
-	mask := len(m.table) - 1
-	for j := int((key * hashMul2) >> m.tshift); ; j = (j + 1) & mask {
-		if s := &m.table[j]; s.pats == nil || s.key == key {
-			return s
-		}
-	}
-}
-
-func (m *matcher) findGram(key uint64) *gslot {
-	mask := len(m.grams) - 1
-	for j := int((key * hashMul2) >> m.gshift); ; j = (j + 1) & mask {
-		if g := &m.grams[j]; g.offs == 0 || g.key == key {
-			return g
-		}
-	}
-}
-
 // insert adds one pattern of at least minLen bytes. The bucket it joins is
-// replaced by a new slice so that an older matcher sharing the old slice is
-// not disturbed.
+// replaced by a new one, so a reader holding the old one is not disturbed.
 func (m *matcher) insert(p string) {
 	m.npat++
 	m.maxLen = max(m.maxLen, len(p))
@@ -253,31 +235,26 @@ func (m *matcher) insert(p string) {
 		m.pre[r][h>>6] |= 1 << (h & 63)
 	}
 	for o := range m.step {
-		key := loadStr(p[o : o+m.w])
-		m.filter.add(key)
-		g := m.findGram(key)
-		if g.offs == 0 {
-			g.key = key
-			m.ngrams++
-		}
-		g.offs |= 1 << o
+		m.filter.add(loadStr(p[o : o+m.w]))
 	}
-	s := m.findSlot(loadStr(p[:m.w]))
-	if s.pats == nil {
-		*s = slot{loadStr(p[:m.w]), []string{p}}
-		m.nkeys++
+	key := loadStr(p[:m.w])
+	s := m.table.slot(key)
+	old := s.Load()
+	if old == nil {
+		s.Store(&bucket{key, []string{p}})
+		m.table.n++
 		return
 	}
 	// Keep the bucket sorted longest first.
 	k := 0
-	for k < len(s.pats) && len(s.pats[k]) >= len(p) {
+	for k < len(old.pats) && len(old.pats[k]) >= len(p) {
 		k++
 	}
-	b := make([]string, 0, len(s.pats)+1)
-	b = append(b, s.pats[:k]...)
+	b := make([]string, 0, len(old.pats)+1)
+	b = append(b, old.pats[:k]...)
 	b = append(b, p)
-	b = append(b, s.pats[k:]...)
-	s.pats = b
+	b = append(b, old.pats[k:]...)
+	s.Store(&bucket{key, b})
 }
 
 // undecided is the end value next reports for a position that may start a
@@ -299,14 +276,14 @@ func (m *matcher) next(text []byte, i int, final bool) (int, int) {
 	j := i + step - 1
 	for ; j+8 <= n; j += step {
 		if key := load8(text, j) & wmask; filter.has(key) {
-			if p, e := m.candidates(text, j, key, final); e != 0 {
+			if p, e := m.candidates(text, j, final); e != 0 {
 				return p, e
 			}
 		}
 	}
 	for ; j+m.w <= n; j += step { // fewer than 8 bytes left
 		if key := loadN(text[j : j+m.w]); filter.has(key) {
-			if p, e := m.candidates(text, j, key, final); e != 0 {
+			if p, e := m.candidates(text, j, final); e != 0 {
 				return p, e
 			}
 		}
@@ -323,15 +300,12 @@ func (m *matcher) next(text []byte, i int, final bool) (int, int) {
 	return n, 0
 }
 
-// candidates checks the start positions implied by the gram key sampled at
-// j, in increasing order.
-func (m *matcher) candidates(text []byte, j int, key uint64, final bool) (int, int) {
-	offs := m.findGram(key).offs
-	for offs != 0 {
-		o := bits.Len8(offs) - 1 // largest offset = smallest position
-		offs &^= 1 << o
-		if e := m.at(text, j-o, final); e != 0 {
-			return j - o, e
+// candidates checks the start positions j-step+1 .. j that the gram
+// sampled at j may belong to, in increasing order.
+func (m *matcher) candidates(text []byte, j int, final bool) (int, int) {
+	for p := j - m.step + 1; p <= j; p++ {
+		if e := m.at(text, p, final); e != 0 {
+			return p, e
 		}
 	}
 	return 0, 0
@@ -351,11 +325,16 @@ func (m *matcher) at(text []byte, p int, final bool) int {
 		}
 		return 0
 	}
-	key := loadN(rest[:m.w])
+	var key uint64
+	if len(rest) >= 8 {
+		key = load8(rest, 0) & m.wmask
+	} else {
+		key = loadN(rest[:m.w])
+	}
 	if !m.filter.has(key) {
 		return 0
 	}
-	for _, pat := range m.findSlot(key).pats {
+	for _, pat := range m.table.lookup(key) {
 		if len(pat) <= len(rest) {
 			if string(rest[:len(pat)]) == pat {
 				return p + len(pat)
