@@ -124,8 +124,13 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 					return withCode(exitInterrupted, nil)
 				}
 			}
-			// The log already showed why; the exit code says it failed.
-			return withCode(exitCodeFor(res.Err), silent{res.Err})
+			// The log already showed why; the exit code says it failed, and
+			// whether the vault was the cause.
+			code := exitRunFailed
+			if isVaultError(res.Err) {
+				code = exitVault
+			}
+			return withCode(code, silent{res.Err})
 		},
 	}
 	flags.register(cmd)
