@@ -175,14 +175,62 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 		return nil, err
 	}
 	defer p.closeAll()
+	s := session{c: c, p: p, h: h, req: data, reqLen: len(data), reqRead: -1, buf: make([]byte, 32<<10)}
+	// Write the request now if the pipe takes it whole, so the child finds
+	// it at once. Go keeps the read end until the server reports the child:
+	// if the server dies before, Go drains the pipe and knows whether no
+	// child got the request (then the block runs fresh instead).
+	if len(data) <= earlyRequest {
+		s.writeReq()
+	}
 	id, err := srv.spawn(c, p.childEnd[:])
 	if err != nil {
 		return nil, err
 	}
 	defer srv.forget(id)
+	s.reqRead = p.childEnd[0]
+	p.childEnd[0] = -1
 	p.closeChildEnds()
-	s := session{c: c, p: p, h: h, req: data}
+	defer s.closeReqRead()
 	return s.run(ctx, req.Timeout)
+}
+
+// earlyRequest is the largest request written before the child exists (a
+// pipe holds at least 64 KiB).
+const earlyRequest = 60 << 10
+
+func (s *session) closeReqRead() {
+	if s.reqRead >= 0 {
+		unix.Close(s.reqRead)
+		s.reqRead = -1
+	}
+}
+
+// lostBeforeFork handles a server that died before reporting the child:
+// errServerLost (run it fresh) if no child can have read the request.
+func (s *session) lostBeforeFork() error {
+	if s.reqRead < 0 {
+		return errServerLost
+	}
+	written := s.reqLen - len(s.req)
+	s.closeReq() // now reads end in EOF instead of blocking
+	drained := 0
+	for {
+		n, err := unix.Read(s.reqRead, s.buf)
+		if n > 0 {
+			drained += n
+			continue
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		break
+	}
+	s.closeReqRead()
+	if drained == written {
+		return errServerLost
+	}
+	return errors.New("pyrun: the fork server died while starting the block")
 }
 
 func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Handler) (*Response, error) {
@@ -229,23 +277,28 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 		}
 		c.update(func(c *child) { c.exited, c.status = true, ws })
 	}()
-	s := session{c: c, p: p, h: h, req: data}
+	s := session{c: c, p: p, h: h, req: data, reqLen: len(data), reqRead: -1}
 	resp, err := s.run(ctx, req.Timeout)
-	select {
-	case <-waited:
-	default:
-		killGroup(pid)
-		<-waited
+	if err != nil {
+		// Not answered: make sure it is gone before returning.
+		select {
+		case <-waited:
+		default:
+			killGroup(pid)
+			<-waited
+		}
 	}
 	return resp, err
 }
 
 // session reads one block's pipes until it has answered and exited.
 type session struct {
-	c   *child
-	p   *pipes
-	h   Handler
-	req []byte // request bytes not yet written
+	c       *child
+	p       *pipes
+	h       Handler
+	req     []byte // request bytes not yet written
+	reqLen  int    // length of the whole request
+	reqRead int    // fork mode: Go's copy of the request pipe's read end, until the child is known
 
 	buf      []byte // read buffer
 	frames   []byte // answer bytes not yet parsed
@@ -271,7 +324,9 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 	}
 	stopWake := context.AfterFunc(ctx, s.c.wake)
 	defer stopWake()
-	s.buf = make([]byte, 32<<10)
+	if s.buf == nil {
+		s.buf = make([]byte, 32<<10)
+	}
 
 	var (
 		reason   stopReason
@@ -283,6 +338,7 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 		lost     bool
 		pid      int
 		lastPing time.Time
+		exiting  bool // answered and closed its pipes, not yet reaped
 	)
 	pfds := make([]unix.PollFd, 0, 5)
 	idx := make([]int, 0, 5) // pipe index per pollfd, -1 for the eventfd
@@ -293,7 +349,10 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 		}
 		pid, lost = st.pid, st.lost
 		if lost && pid == 0 {
-			return nil, errServerLost
+			return nil, s.lostBeforeFork()
+		}
+		if pid != 0 && s.reqRead >= 0 {
+			s.closeReqRead()
 		}
 		if st.exited && !exited {
 			exited, status = true, st.status
@@ -327,7 +386,11 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 			s.closeReq()
 		}
 		allEOF := s.p.goEnd[1] < 0 && s.p.goEnd[2] < 0 && s.p.goEnd[3] < 0
-		if allEOF && exited {
+		if allEOF && (exited || s.gotDone) {
+			// Answered and closed everything: it is exiting. Whatever it
+			// left in its process group is killed when it has exited (by
+			// the fork server, or the waiter in fresh mode).
+			exiting = !exited
 			break
 		}
 		if !exitAt.IsZero() && now.Sub(exitAt) >= exitGrace {
@@ -369,8 +432,8 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 				idx = append(idx, i)
 			}
 		}
-		// The request is written once the child exists (never to a
-		// child the fork server did not report).
+		// The rest of a request too big to write early is written once
+		// the child exists.
 		if fd := s.p.goEnd[0]; fd >= 0 && pid != 0 {
 			if s.writeReq() {
 				pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT})
@@ -409,7 +472,7 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 		}
 	}
 	s.p.closeAll()
-	if !exited && pid != 0 {
+	if !exited && !exiting && pid != 0 {
 		killGroup(pid)
 	}
 
