@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/bprun/bp/vault"
+)
+
+func init() { subcommands = append(subcommands, newVaultCmd) }
+
+// vaultFlags are the flags every 'bp vault' subcommand shares.
+type vaultFlags struct {
+	path        string
+	lockTimeout time.Duration
+}
+
+func newVaultCmd() *cobra.Command {
+	f := &vaultFlags{}
+	cmd := &cobra.Command{
+		Use:   "vault",
+		Short: "Manage the encrypted vault of secrets",
+		Long: `Manage the encrypted vault: a bbolt file of secrets that blueprints read as
+@{vault.NAME}. Values are sealed with AES-256-GCM under a data key that the
+master key wraps.
+
+The vault file is --vault, else $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db
+(~/.local/share/bp/vault.db). The master key is, first found: $BP_VAULT_KEY
+(32 bytes, base64), $BP_VAULT_KEY_FILE, $BP_VAULT_PASSPHRASE (argon2id), else
+the key file $XDG_CONFIG_HOME/bp/vault.key that 'bp vault init' creates.
+
+Values never come from the command line: 'set' reads stdin, a file or an
+environment variable, and only 'get --reveal' prints one.
+
+Exit codes: 0 success, 2 bad usage, 3 vault problem (wrong key, locked,
+corrupt, missing secret).`,
+		Example: `  bp vault init
+  printf %s "$TOKEN" | bp vault set WEATHER_KEY
+  bp vault list
+  bp vault get WEATHER_KEY --reveal`,
+	}
+	cmd.PersistentFlags().StringVar(&f.path, "vault", "", "vault file (default $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db)")
+	cmd.PersistentFlags().DurationVar(&f.lockTimeout, "lock-timeout", vault.DefaultLockTimeout, "how long to wait for a vault another process holds")
+	cmd.AddCommand(
+		newVaultInitCmd(f),
+		newVaultSetCmd(f),
+		newVaultGetCmd(f),
+		newVaultListCmd(f),
+		newVaultRmCmd(f),
+		newVaultImportCmd(f),
+		newVaultRotateKeyCmd(f),
+		newVaultAuditCmd(),
+	)
+	return cmd
+}
+
+// vaultPath is --vault, else BP_VAULT, else the XDG default.
+func (f *vaultFlags) vaultPath() (string, error) {
+	if f.path != "" {
+		return f.path, nil
+	}
+	p, err := vault.DefaultPath(os.Getenv)
+	return p, vaultExit(err)
+}
+
+// open opens the vault with the key from the environment. Changes use
+// create: set and import make the vault on first use when a key is found.
+func (f *vaultFlags) open(readOnly, create bool) (*vault.Vault, error) {
+	path, err := f.vaultPath()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vault.OpenEnv(path, os.Getenv, vault.Options{ReadOnly: readOnly, LockTimeout: f.lockTimeout, CreateIfMissing: create})
+	return v, vaultExit(err)
+}
+
+// vaultExit gives a vault error its exit code: a bad secret name is bad
+// usage (2), anything else a vault problem (3).
+func vaultExit(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, vault.ErrInvalidName):
+		return withCode(exitUsage, err)
+	default:
+		return withCode(exitVault, err)
+	}
+}
+
+// checkSecretName refuses a bad name before anything is read or opened.
+func checkSecretName(name string) error {
+	if vault.ValidName(name) {
+		return nil
+	}
+	// Not echoed: it may be a value typed in the wrong place.
+	return withCode(exitUsage, vault.ErrInvalidName)
+}
+
+// valueSource says where 'set' reads a value: stdin unless a flag says.
+type valueSource struct {
+	fromFile string
+	fromEnv  string
+}
+
+func (s *valueSource) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.fromFile, "from-file", "", "read the value from this file, byte for byte")
+	cmd.Flags().StringVar(&s.fromEnv, "from-env", "", "read the value from this environment variable")
+	cmd.MarkFlagsMutuallyExclusive("from-file", "from-env")
+}
+
+// read returns the value for secret name. On a terminal the value is typed
+// without echo; piped, exactly one trailing newline is stripped (what echo
+// and a here-string add). A file is taken byte for byte. Errors never
+// contain the value.
+func (s *valueSource) read(cmd *cobra.Command, name string) ([]byte, error) {
+	var value []byte
+	switch {
+	case s.fromEnv != "":
+		v, ok := os.LookupEnv(s.fromEnv)
+		if !ok {
+			return nil, withCode(exitUsage, fmt.Errorf("environment variable %s is not set", s.fromEnv))
+		}
+		value = []byte(v)
+	case s.fromFile != "":
+		st, err := os.Stat(s.fromFile)
+		if err != nil {
+			return nil, withCode(exitUsage, err)
+		}
+		if st.Size() > vault.MaxValueSize {
+			return nil, withCode(exitUsage, fmt.Errorf("%s: %d bytes, more than the %d a secret may have", s.fromFile, st.Size(), vault.MaxValueSize))
+		}
+		if value, err = os.ReadFile(s.fromFile); err != nil {
+			return nil, withCode(exitUsage, err)
+		}
+	default:
+		in := cmd.InOrStdin()
+		if file, ok := in.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "Value for %s (input hidden): ", name)
+			v, err := term.ReadPassword(int(file.Fd()))
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				return nil, withCode(exitUsage, fmt.Errorf("reading the value from the terminal: %w", err))
+			}
+			value = v
+			break
+		}
+		v, err := io.ReadAll(io.LimitReader(in, vault.MaxValueSize+2))
+		if err != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("reading the value from stdin: %w", err))
+		}
+		if bytes.HasSuffix(v, []byte("\n")) {
+			v = bytes.TrimSuffix(v[:len(v)-1], []byte("\r"))
+		}
+		if len(v) > vault.MaxValueSize {
+			return nil, withCode(exitUsage, fmt.Errorf("stdin: more than the %d bytes a secret may have", vault.MaxValueSize))
+		}
+		value = v
+	}
+	if len(value) == 0 {
+		return nil, withCode(exitUsage, fmt.Errorf("the value of %s is empty; nothing stored", name))
+	}
+	return value, nil
+}
+
+// warnShort says what SPEC section 8 means for a short value: it is stored,
+// but run output cannot mask it alone.
+func warnShort(cmd *cobra.Command, name string, value []byte) {
+	if len(value) < 4 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "bp: warning: %s is %d bytes long; values shorter than 4 bytes are not masked in run output\n", name, len(value))
+	}
+}
+
+// stamp formats a time for list and get.
+func stamp(t time.Time) string { return t.Local().Format(time.RFC3339) }
