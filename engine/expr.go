@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"sync"
 
@@ -63,7 +64,7 @@ func compileExpr(src string, opts compileOptions) (*exprEval, error) {
 	sort.Strings(e.names)
 	e.secrets = a.secrets
 	patch := memberPatcher{loose: opts.loose, bound: a.bound}
-	program, err := expr.Compile(src, expr.AllowUndefinedVariables(), expr.Patch(patch), getStrict, getLoose)
+	program, err := expr.Compile(src, expr.AllowUndefinedVariables(), expr.Patch(patch), getStrict, getLoose, urlQuery, urlPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s", firstLine(err.Error()))
 	}
@@ -97,15 +98,18 @@ func (p memberPatcher) Visit(node *ast.Node) {
 		}
 		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: p.getter()}, Arguments: []ast.Node{n.Node, n.Property}})
 	case *ast.CallNode:
-		// Mark callees so that the identifier case below leaves them.
-		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
-			id.Value = "\x00" + id.Value
+		// Walk visits children first, so a callee name has already been
+		// rewritten as a variable: make it a name again.
+		if get, ok := n.Callee.(*ast.CallNode); ok && len(get.Arguments) == 2 {
+			if env, ok := get.Arguments[0].(*ast.IdentifierNode); ok && env.Value == "$env" {
+				if name, ok := get.Arguments[1].(*ast.StringNode); ok {
+					n.Callee = &ast.IdentifierNode{Value: name.Value}
+				}
+			}
 		}
 	case *ast.IdentifierNode:
 		name := n.Value
 		switch {
-		case len(name) > 4 && name[:4] == "\x00":
-			n.Value = name[4:]
 		case name[0] == '$' || p.bound[name]:
 		default:
 			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: "__get"}, Arguments: []ast.Node{&ast.IdentifierNode{Value: "$env"}, &ast.StringNode{Value: name}}})
@@ -116,6 +120,12 @@ func (p memberPatcher) Visit(node *ast.Node) {
 var (
 	getStrict = expr.Function("__get", func(args ...any) (any, error) { return getMember(args[0], args[1], false) })
 	getLoose  = expr.Function("__getl", func(args ...any) (any, error) { return getMember(args[0], args[1], true) })
+)
+
+// URL escaping, which expr-lang lacks and URLs built from payloads need.
+var (
+	urlQuery = expr.Function("urlQuery", func(args ...any) (any, error) { return url.QueryEscape(textOf(args[0])), nil }, new(func(any) string))
+	urlPath  = expr.Function("urlPath", func(args ...any) (any, error) { return url.PathEscape(textOf(args[0])), nil }, new(func(any) string))
 )
 
 // getMember indexes a value: maps by key, lists by position (negative

@@ -37,3 +37,16 @@ func ToJSON(e *engine.Event) EventJSON {
 	}
 	return j
 }
+
+// ToEvent converts a stored event back, for showing it again.
+func (j EventJSON) ToEvent() *engine.Event {
+	e := &engine.Event{
+		Time: j.Time, Run: j.Run, Kind: engine.EventKind(j.Event), Blueprint: j.Blueprint, Scope: j.Scope,
+		Block: j.Block, Type: j.Type, Outcome: j.Outcome, Status: j.Status, Stream: j.Stream,
+		Message: j.Message, Result: j.Result,
+	}
+	if j.DurationMS != nil {
+		e.Duration = time.Duration(*j.DurationMS * float64(time.Millisecond))
+	}
+	return e
+}

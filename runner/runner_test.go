@@ -1,0 +1,176 @@
+package runner_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bprun/bp/blocks"
+	"github.com/bprun/bp/blueprints"
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/vault"
+)
+
+// canary is a secret with characters that change under every encoding.
+const canary = `c4n4ry/s3cr3t+"q"&<x>`
+
+// forms are the encodings of the canary that must never appear.
+func forms(s string) []string {
+	j, _ := json.Marshal(s)
+	return []string{
+		s,
+		string(j[1 : len(j)-1]),
+		url.QueryEscape(s),
+		url.PathEscape(s),
+		base64.StdEncoding.EncodeToString([]byte(s)),
+		base64.RawURLEncoding.EncodeToString([]byte(s)),
+		base64.StdEncoding.EncodeToString([]byte("user:" + s)),
+	}
+}
+
+func assertClean(t *testing.T, where, text string) {
+	t.Helper()
+	for _, f := range forms(canary) {
+		if strings.Contains(text, f) {
+			t.Errorf("%s holds the canary (as %q):\n%s", where, f, text)
+		}
+	}
+}
+
+// newVault makes a real vault file holding the canary.
+func newVault(t *testing.T) func() (*vault.Vault, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vault.db")
+	key := vault.GenerateMasterKey()
+	v, err := vault.Create(path, key, vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Set("CANARY", []byte(canary)); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return func() (*vault.Vault, error) { return vault.Open(path, key, vault.Options{ReadOnly: true}) }
+}
+
+func load(t *testing.T, files map[string]string) *blueprints.Set {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := writeFile(filepath.Join(dir, name), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := blueprints.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestEveryOutputOfARunIsScrubbed(t *testing.T) {
+	set := load(t, map[string]string{
+		"leaky.bp.yaml": `
+blocks:
+  start: {type: apitrigger, outs: {trigger: [log, keep, call]}}
+  log: {type: logmessage, fields: {message: "raw @{vault.CANARY} json @{toJSON(vault.CANARY)} b64 @{toBase64(vault.CANARY)}"}}
+  keep: {type: setstate, fields: {element: s, value: "@{vault.CANARY}"}}
+  call: {type: runblueprint, fields: {blueprintKey: "@{vault.CANARY}"}, outs: {error: done}}
+  done: {type: returnvalue, fields: {value: {msg: "@{message}", url: "https://x/?k=@{urlQuery(vault.CANARY)}", s: "@{s}"}}}
+`,
+	})
+	reg := blocks.Default(blocks.Options{})
+	history := runner.OpenHistory(filepath.Join(t.TempDir(), "history.db"))
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), OpenVault: newVault(t), History: history})
+	var jsonLog, console bytes.Buffer
+	res, err := r.Run(context.Background(), runner.Request{
+		Blueprint: "leaky",
+		Sinks:     []engine.Sink{runner.NewJSONLog(&jsonLog), runner.NewConsole(&console, false)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != engine.StatusReturned {
+		t.Fatalf("status %s: %v", res.Status, res.Err)
+	}
+	ret, _ := json.Marshal(res.Return)
+	assertClean(t, "return value", string(ret))
+	assertClean(t, "JSON log", jsonLog.String())
+	assertClean(t, "console log", console.String())
+	if !strings.Contains(jsonLog.String(), "***") || !strings.Contains(string(ret), "***") {
+		t.Errorf("the secret was not masked but lost:\n%s\n%s", jsonLog.String(), ret)
+	}
+
+	rec, err := history.Get(res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := json.Marshal(rec)
+	assertClean(t, "run history", string(stored))
+	if len(rec.Events) < 10 {
+		t.Errorf("history kept %d events", len(rec.Events))
+	}
+	audit, err := history.Audit("CANARY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocksRead := map[string]bool{}
+	for _, a := range audit {
+		if a.Run != res.RunID {
+			t.Errorf("audit record of another run: %+v", a)
+		}
+		blocksRead[a.Block] = true
+	}
+	for _, b := range []string{"log", "keep", "call", "done"} {
+		if !blocksRead[b] {
+			t.Errorf("audit lacks block %s: %+v", b, audit)
+		}
+	}
+}
+
+func TestFailedRunErrorIsScrubbed(t *testing.T) {
+	set := load(t, map[string]string{
+		"fails.bp.yaml": `
+blocks:
+  call: {type: runblueprint, fields: {blueprintKey: "nope-@{vault.CANARY}"}}
+`,
+	})
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, blocks.Default(blocks.Options{})), OpenVault: newVault(t)})
+	res, err := r.Run(context.Background(), runner.Request{Blueprint: "fails"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != engine.StatusFailed || res.Err == nil {
+		t.Fatalf("status %s err %v", res.Status, res.Err)
+	}
+	assertClean(t, "run error", res.Err.Error())
+	if !strings.Contains(res.Err.Error(), "nope-***") {
+		t.Errorf("error %q lost its context", res.Err)
+	}
+}
+
+func TestBlueprintSeesOnlyListedSecrets(t *testing.T) {
+	set := load(t, map[string]string{
+		"listed.bp.yaml": `
+vault: [OTHER]
+blocks:
+  r: {type: returnvalue, fields: {value: "@{vault.CANARY}"}}
+`,
+	})
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, blocks.Default(blocks.Options{})), OpenVault: newVault(t)})
+	res, err := r.Run(context.Background(), runner.Request{Blueprint: "listed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), "vault.CANARY") {
+		t.Fatalf("status %s err %v", res.Status, res.Err)
+	}
+}
