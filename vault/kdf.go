@@ -26,10 +26,14 @@ const (
 	saltSize         = 16
 )
 
-// defaultArgon2 is the second recommended option of RFC 9106 section 4
+// rfc9106Second is the second recommended option of RFC 9106 section 4
 // (t=3, m=64 MiB, p=4): the first one needs 2 GiB, too much for a CLI that
-// several runs start at once. Tests in this package lower it.
-var defaultArgon2 = kdfParams{alg: kdfArgon2id, time: 3, memory: 64 * 1024, threads: 4}
+// several runs start at once.
+var rfc9106Second = kdfParams{alg: kdfArgon2id, time: 3, memory: 64 * 1024, threads: 4}
+
+// defaultArgon2 is the cost new passphrase vaults get. Tests in this package
+// lower it.
+var defaultArgon2 = rfc9106Second
 
 // Upper bounds accepted when reading a vault file, so that a tampered "kdf"
 // record cannot make Open allocate gigabytes or spin for minutes.

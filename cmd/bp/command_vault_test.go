@@ -88,7 +88,7 @@ func TestVaultCLIEndToEnd(t *testing.T) {
 	filePath := filepath.Join(e.home, "value.bin")
 	os.WriteFile(filePath, []byte(fileCanary), 0o600)
 	wantCode(t, run("", "vault", "set", "FILE_KEY", "--from-file", filePath), 0)
-	envRun := e.with("MY_SECRET=" + envCanary).run("", "vault", "set", "ENV_KEY", "--from-env", "MY_SECRET")
+	envRun := e.with("MY_SECRET="+envCanary).run("", "vault", "set", "ENV_KEY", "--from-env", "MY_SECRET")
 	wantCode(t, envRun, 0)
 	runs = append(runs, envRun)
 	envFile := filepath.Join(e.home, "x.env")
