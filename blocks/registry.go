@@ -90,11 +90,18 @@ func Core(r *Registry) {
 type Options struct {
 	// Python is the interpreter for code blocks; empty means python3.
 	Python string
+	// PythonFresh runs each code block in a new python3 -I process instead
+	// of forking it from a warm fork server.
+	PythonFresh bool
+	// HTTP configures the httprequest block.
+	HTTP HTTPOptions
 }
 
 // Default returns a registry with every built-in block type.
 func Default(opts Options) *Registry {
 	r := NewRegistry()
 	Core(r)
+	r.Register(NewHTTPRequest(opts.HTTP))
+	r.Register(NewCode(opts.Python, opts.PythonFresh))
 	return r
 }
