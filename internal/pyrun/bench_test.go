@@ -2,6 +2,9 @@ package pyrun
 
 import (
 	"context"
+	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,4 +42,36 @@ func BenchmarkBlocks40(b *testing.B) {
 			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(b.N*40), "ns/block")
 		})
 	}
+}
+
+// BenchmarkForkFloor measures, for reference, what the machine charges for
+// the bare minimum of a fresh process per block: os.fork + os._exit +
+// waitpid in a loop inside one Python process (imports like the server's).
+func BenchmarkForkFloor(b *testing.B) {
+	r, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const script = `
+import os, sys, time, gc, json, logging, socket, select, struct, threading, traceback
+gc.collect(); gc.freeze()
+n = int(sys.argv[1])
+t = time.perf_counter()
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+print(time.perf_counter() - t)
+`
+	n := b.N * 40
+	out, err := exec.Command(r.Python(), "-I", "-c", script, strconv.Itoa(n)).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(secs*1e9/float64(n), "ns/block")
 }

@@ -1,13 +1,15 @@
 # bp pyrun harness. Embedded in the Go binary and run as `python -I -c <this> MODE`.
 #
-# MODE "serve": fork server. fd 3 is a SOCK_SEQPACKET socket to Go. Go sends
-#   "S <id>" with four descriptors (SCM_RIGHTS): request pipe (read end), stdout,
-#   stderr and answer pipes (write ends). The server forks a child, which makes
-#   them its fds 0, 1, 2 and 3 and runs one block. The server answers
-#   "P <id> <pid>" once forked, "X <id> <wait status>" when the child has exited
-#   (after killing the child's process group), "E <id> <message>" if it could not
-#   fork, and "R" once at start when warm. It never sees a request: those travel
-#   on the child's own stdin pipe. It never runs user code.
+# MODE "serve": fork server. fd 3 is a SOCK_SEQPACKET socket to Go. For each
+#   "N" from Go it forks a spare child, which warms up and waits on a socket of
+#   its own, and sends Go "N <pid>" with the other end of that socket
+#   (SCM_RIGHTS). Go sends the spare, on that socket, the four descriptors of a
+#   block: request pipe (read end), stdout, stderr and answer pipes (write
+#   ends); the spare makes them its fds 0, 1, 2 and 3 and runs the block. When
+#   a child has exited the server kills the rest of its process group and sends
+#   "X <pid> <wait status>". It sends "R" once at start, when warm, and
+#   "E <message>" when it cannot fork. It never sees a request (those travel
+#   on the child's own stdin pipe) and never runs user code.
 # MODE "child": run one block in this process (fresh mode): same fds 0-3.
 #
 # Answer channel (fd 3): frames of kind (1 byte), length (4 bytes, big endian),
@@ -405,9 +407,11 @@ def _noop(*_):
 
 def _serve(sfd):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, sfd)
+    # Warm common modules, but not hashlib (OpenSSL: +3.6 MB, and fork time
+    # grows with the server's memory).
     for name in (
-        "base64", "collections", "copy", "datetime", "decimal", "functools", "hashlib",
-        "hmac", "itertools", "math", "random", "re", "string", "textwrap", "time",
+        "base64", "collections", "copy", "datetime", "decimal", "functools",
+        "itertools", "math", "random", "re", "string", "textwrap", "time",
         "urllib.parse", "uuid",
     ):
         try:
@@ -425,22 +429,25 @@ def _serve(sfd):
     os.set_blocking(wfd, False)
     signal.signal(signal.SIGCHLD, _noop)
     signal.set_wakeup_fd(wfd)
-    children = {}  # pid -> id
+    children = set()  # pids of our children (spares and blocks)
     cmsg_space = socket.CMSG_SPACE(8 * _FDSIZE)
 
-    def send(msg):
-        try:
-            sock.send(msg.encode())
-        except OSError:
-            shutdown()
-
     def shutdown():
-        for pid in list(children) + [p for p, _ in spare]:
+        for pid in children:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
         _exit(0)
+
+    def send(msg, fds=None):
+        try:
+            if fds:
+                sock.sendmsg([msg.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("%di" % len(fds), *fds))])
+            else:
+                sock.send(msg.encode())
+        except OSError:
+            shutdown()
 
     def reap():
         while True:
@@ -461,22 +468,22 @@ def _serve(sfd):
                 _, status = os.waitpid(pid, 0)
             except ChildProcessError:
                 continue
-            sid = children.pop(pid, None)
-            if sid is not None:
-                send("X %s %d" % (sid, status))
+            if pid in children:
+                children.discard(pid)
+                send("X %d %d" % (pid, status))
 
-    spare = []  # [(pid, socket)]: a child forked ahead, waiting for its fds
-
-    def make_spare():
-        # Fork the next child now, off the critical path: it waits on its
-        # own socket for the descriptors of the block it will run.
+    def spare():
+        # Fork a child ahead of need: it warms up, then waits on its own
+        # socket, whose other end goes to Go, for the descriptors of the
+        # block it will run.
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
-        except OSError:
+        except OSError as e:
             a.close()
             b.close()
-            raise
+            send("E fork: %s" % (e,))
+            return
         if pid == 0:
             try:
                 os.setpgid(0, 0)
@@ -509,50 +516,13 @@ def _serve(sfd):
         except OSError:
             pass
         b.close()
-        spare.append((pid, a))
-
-    def spawn(sid, fds):
-        if len(fds) != 4:
-            for f in fds:
-                os.close(f)
-            send("E %s expected 4 descriptors, got %d" % (sid, len(fds)))
-            return
-        pid = 0
-        for _ in range(3):
-            if not spare:
-                try:
-                    make_spare()
-                except OSError as e:
-                    send("E %s fork: %s" % (sid, e))
-                    break
-            p, a = spare.pop()
-            try:
-                a.sendmsg([b"go"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("%di" % len(fds), *fds))])
-                pid = p
-                break
-            except OSError:
-                pass  # the spare died; its exit is reaped below
-            finally:
-                a.close()
-        else:
-            send("E %s no child could be started" % sid)
-        for f in fds:
-            os.close(f)
-        if pid:
-            children[pid] = sid
-            send("P %s %d" % (sid, pid))
-            try:
-                make_spare()
-            except OSError:
-                pass
+        children.add(pid)
+        send("N %d" % pid, [a.fileno()])
+        a.close()
 
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
-    try:
-        make_spare()
-    except OSError:
-        pass
     send("R")
     poller = select.poll()
     poller.register(sfd, select.POLLIN)
@@ -573,17 +543,13 @@ def _serve(sfd):
                 continue
             except OSError:
                 shutdown()
-            fds = _fds(anc)
+            for f in _fds(anc):
+                os.close(f)
             if not msg:
-                for f in fds:
-                    os.close(f)
                 shutdown()
-            parts = msg.decode().split()
-            if len(parts) == 2 and parts[0] == "S":
-                spawn(parts[1], fds)
-            else:
-                for f in fds:
-                    os.close(f)
+            for c in msg.decode():
+                if c == "N":
+                    spare()
         reap()
 
 

@@ -175,62 +175,31 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 		return nil, err
 	}
 	defer p.closeAll()
-	s := session{c: c, p: p, h: h, req: data, reqLen: len(data), reqRead: -1, buf: make([]byte, 32<<10)}
-	// Write the request now if the pipe takes it whole, so the child finds
-	// it at once. Go keeps the read end until the server reports the child:
-	// if the server dies before, Go drains the pipe and knows whether no
-	// child got the request (then the block runs fresh instead).
-	if len(data) <= earlyRequest {
-		s.writeReq()
+	var pid int
+	for attempt := 0; ; attempt++ {
+		sp, err := srv.take(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.update(func(c *child) { c.pid = sp.pid })
+		srv.register(sp.pid, c)
+		// Hand the block's pipes to the waiting child. A spare that died
+		// has closed its socket, so this fails rather than hang.
+		err = unix.Sendmsg(sp.sock, []byte("go"), unix.UnixRights(p.childEnd[:]...), nil, 0)
+		unix.Close(sp.sock)
+		if err == nil {
+			pid = sp.pid
+			break
+		}
+		srv.unregister(sp.pid)
+		if attempt == 2 {
+			return nil, errServerLost
+		}
 	}
-	id, err := srv.spawn(c, p.childEnd[:])
-	if err != nil {
-		return nil, err
-	}
-	defer srv.forget(id)
-	s.reqRead = p.childEnd[0]
-	p.childEnd[0] = -1
+	defer srv.unregister(pid)
 	p.closeChildEnds()
-	defer s.closeReqRead()
+	s := session{c: c, p: p, h: h, req: data}
 	return s.run(ctx, req.Timeout)
-}
-
-// earlyRequest is the largest request written before the child exists (a
-// pipe holds at least 64 KiB).
-const earlyRequest = 60 << 10
-
-func (s *session) closeReqRead() {
-	if s.reqRead >= 0 {
-		unix.Close(s.reqRead)
-		s.reqRead = -1
-	}
-}
-
-// lostBeforeFork handles a server that died before reporting the child:
-// errServerLost (run it fresh) if no child can have read the request.
-func (s *session) lostBeforeFork() error {
-	if s.reqRead < 0 {
-		return errServerLost
-	}
-	written := s.reqLen - len(s.req)
-	s.closeReq() // now reads end in EOF instead of blocking
-	drained := 0
-	for {
-		n, err := unix.Read(s.reqRead, s.buf)
-		if n > 0 {
-			drained += n
-			continue
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		break
-	}
-	s.closeReqRead()
-	if drained == written {
-		return errServerLost
-	}
-	return errors.New("pyrun: the fork server died while starting the block")
 }
 
 func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Handler) (*Response, error) {
@@ -277,7 +246,7 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 		}
 		c.update(func(c *child) { c.exited, c.status = true, ws })
 	}()
-	s := session{c: c, p: p, h: h, req: data, reqLen: len(data), reqRead: -1}
+	s := session{c: c, p: p, h: h, req: data}
 	resp, err := s.run(ctx, req.Timeout)
 	if err != nil {
 		// Not answered: make sure it is gone before returning.
@@ -293,12 +262,10 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 
 // session reads one block's pipes until it has answered and exited.
 type session struct {
-	c       *child
-	p       *pipes
-	h       Handler
-	req     []byte // request bytes not yet written
-	reqLen  int    // length of the whole request
-	reqRead int    // fork mode: Go's copy of the request pipe's read end, until the child is known
+	c   *child
+	p   *pipes
+	h   Handler
+	req []byte // request bytes not yet written
 
 	buf      []byte // read buffer
 	frames   []byte // answer bytes not yet parsed
@@ -349,10 +316,7 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 		}
 		pid, lost = st.pid, st.lost
 		if lost && pid == 0 {
-			return nil, s.lostBeforeFork()
-		}
-		if pid != 0 && s.reqRead >= 0 {
-			s.closeReqRead()
+			return nil, errServerLost
 		}
 		if st.exited && !exited {
 			exited, status = true, st.status
@@ -432,8 +396,6 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 				idx = append(idx, i)
 			}
 		}
-		// The rest of a request too big to write early is written once
-		// the child exists.
 		if fd := s.p.goEnd[0]; fd >= 0 && pid != 0 {
 			if s.writeReq() {
 				pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT})

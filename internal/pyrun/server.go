@@ -1,6 +1,7 @@
 package pyrun
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,8 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// errServerLost means the fork server died before it forked the block.
+// errServerLost means the fork server died (or could not fork) before the
+// block was handed to a child: the block can run fresh instead.
 var errServerLost = errors.New("pyrun: fork server lost")
+
+// spareCount is how many forked children the server keeps ready.
+const spareCount = 2
+
+// spareProc is a forked, warm child waiting for a block: sock is Go's end of
+// its socket.
+type spareProc struct {
+	pid  int
+	sock int
+}
 
 // server is a running fork server process.
 type server struct {
@@ -28,11 +40,11 @@ type server struct {
 	readyOnce sync.Once
 	dead      chan struct{} // closed when the connection is lost
 	exited    chan struct{} // closed when the process has been reaped
+	spares    chan spareProc
 
-	mu      sync.Mutex
-	gone    bool
-	nextID  uint64
-	pending map[uint64]*child
+	mu       sync.Mutex
+	gone     bool
+	children map[int]*child // running blocks by pid
 }
 
 func startServer(python string, env []string) (*server, error) {
@@ -54,12 +66,13 @@ func startServer(python string, env []string) (*server, error) {
 		return nil, fmt.Errorf("pyrun: fork server socket is %T", fc)
 	}
 	s := &server{
-		conn:    conn,
-		stderr:  &tailBuffer{max: 4096},
-		ready:   make(chan struct{}),
-		dead:    make(chan struct{}),
-		exited:  make(chan struct{}),
-		pending: make(map[uint64]*child),
+		conn:     conn,
+		stderr:   &tailBuffer{max: 4096},
+		ready:    make(chan struct{}),
+		dead:     make(chan struct{}),
+		exited:   make(chan struct{}),
+		spares:   make(chan spareProc, 256),
+		children: make(map[int]*child),
 	}
 	cmd := exec.Command(python, "-I", "-c", harnessSource, "serve")
 	cmd.Env = env
@@ -73,6 +86,7 @@ func startServer(python string, env []string) (*server, error) {
 	}
 	s.cmd = cmd
 	go s.readLoop()
+	s.request(spareCount)
 	return s, nil
 }
 
@@ -95,24 +109,42 @@ func (s *server) stderrTail() string {
 	return ": " + t
 }
 
+// request asks for n more spare children.
+func (s *server) request(n int) {
+	_, _ = s.conn.Write([]byte(strings.Repeat("N", n)))
+}
+
 func (s *server) readLoop() {
 	buf := make([]byte, 512)
+	oob := make([]byte, unix.CmsgSpace(8*4))
 	for {
-		n, err := s.conn.Read(buf)
+		n, oobn, _, _, err := s.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			break
 		}
-		s.handle(string(buf[:n]))
+		s.handle(string(buf[:n]), receivedFDs(oob[:oobn]))
 	}
 	s.mu.Lock()
 	s.gone = true
-	for id, c := range s.pending {
+	for pid, c := range s.children {
 		c.update(func(c *child) { c.lost = true })
-		delete(s.pending, id)
+		delete(s.children, pid)
 	}
 	s.mu.Unlock()
 	s.conn.Close()
 	close(s.dead)
+	// Spares not handed out: closing their sockets makes them exit.
+	for {
+		select {
+		case sp := <-s.spares:
+			if sp.sock >= 0 {
+				unix.Close(sp.sock)
+			}
+			continue
+		default:
+		}
+		break
+	}
 	// The server exits on EOF; make sure, then reap it.
 	t := time.AfterFunc(2*time.Second, func() { _ = s.cmd.Process.Kill() })
 	_ = s.cmd.Wait()
@@ -120,69 +152,95 @@ func (s *server) readLoop() {
 	close(s.exited)
 }
 
-func (s *server) handle(msg string) {
-	f := strings.SplitN(msg, " ", 3)
-	if f[0] == "R" {
-		s.readyOnce.Do(func() { close(s.ready) })
-		return
-	}
-	if len(f) < 3 {
-		return
-	}
-	id, err := strconv.ParseUint(f[1], 10, 64)
+func receivedFDs(oob []byte) []int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return
+		return nil
 	}
+	var fds []int
+	for i := range msgs {
+		if f, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+			fds = append(fds, f...)
+		}
+	}
+	return fds
+}
+
+func (s *server) handle(msg string, fds []int) {
+	f := strings.SplitN(msg, " ", 3)
+	switch f[0] {
+	case "R":
+		s.readyOnce.Do(func() { close(s.ready) })
+	case "N":
+		pid := 0
+		if len(f) == 2 {
+			pid, _ = strconv.Atoi(f[1])
+		}
+		if pid <= 0 || len(fds) != 1 {
+			break
+		}
+		select {
+		case s.spares <- spareProc{pid: pid, sock: fds[0]}:
+			fds = nil
+		default: // more than anyone needs: let it go
+		}
+	case "X":
+		if len(f) != 3 {
+			break
+		}
+		pid, err1 := strconv.Atoi(f[1])
+		st, err2 := strconv.Atoi(f[2])
+		if err1 != nil || err2 != nil {
+			break
+		}
+		s.mu.Lock()
+		if c := s.children[pid]; c != nil {
+			delete(s.children, pid)
+			c.update(func(c *child) { c.exited, c.status = true, unix.WaitStatus(st) })
+		}
+		s.mu.Unlock()
+	case "E":
+		// The server could not fork: whoever waits for a spare runs fresh.
+		select {
+		case s.spares <- spareProc{pid: -1, sock: -1}:
+		default:
+		}
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// take returns a spare child, asking the server for its replacement.
+func (s *server) take(ctx context.Context) (spareProc, error) {
+	s.request(1)
+	select {
+	case sp := <-s.spares:
+		if sp.pid < 0 {
+			return sp, errServerLost
+		}
+		return sp, nil
+	case <-s.dead:
+		return spareProc{}, errServerLost
+	case <-ctx.Done():
+		return spareProc{}, fmt.Errorf("python block cancelled: %w", ctx.Err())
+	}
+}
+
+// register reports the exit of pid to c.
+func (s *server) register(pid int, c *child) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.pending[id]
-	if c == nil {
+	if s.gone {
+		c.update(func(c *child) { c.lost = true })
 		return
 	}
-	switch f[0] {
-	case "P":
-		pid, err := strconv.Atoi(f[2])
-		if err != nil || pid <= 0 {
-			return
-		}
-		c.update(func(c *child) { c.pid = pid })
-	case "X":
-		st, err := strconv.Atoi(f[2])
-		if err != nil {
-			return
-		}
-		delete(s.pending, id)
-		c.update(func(c *child) { c.exited, c.status = true, unix.WaitStatus(st) })
-	case "E":
-		delete(s.pending, id)
-		c.update(func(c *child) { c.spawnErr = f[2] })
-	}
+	s.children[pid] = c
 }
 
-// spawn asks the server to fork a child with fds (request, stdout, stderr,
-// answer). It returns the id to forget the child with.
-func (s *server) spawn(c *child, fds []int) (uint64, error) {
+func (s *server) unregister(pid int) {
 	s.mu.Lock()
-	if s.gone {
-		s.mu.Unlock()
-		return 0, errServerLost
-	}
-	s.nextID++
-	id := s.nextID
-	s.pending[id] = c
-	s.mu.Unlock()
-	msg := []byte("S " + strconv.FormatUint(id, 10))
-	if _, _, err := s.conn.WriteMsgUnix(msg, unix.UnixRights(fds...), nil); err != nil {
-		s.forget(id)
-		return 0, errServerLost
-	}
-	return id, nil
-}
-
-// forget stops reporting to the child with id.
-func (s *server) forget(id uint64) {
-	s.mu.Lock()
-	delete(s.pending, id)
+	delete(s.children, pid)
 	s.mu.Unlock()
 }
 
