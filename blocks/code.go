@@ -85,7 +85,8 @@ func (t *Code) Run(ctx context.Context, c *engine.Call) engine.Result {
 		return engine.Failure(err)
 	}
 	if resp.State != nil {
-		set, deleted := stateChanges(d.State, resp.State)
+		after, _ := engine.Normalize(resp.State).(map[string]any)
+		set, deleted := stateChanges(d.State, after)
 		c.MergeState(set, deleted)
 	}
 	if resp.Error != nil {
@@ -94,7 +95,7 @@ func (t *Code) Run(ctx context.Context, c *engine.Call) engine.Result {
 	if !resp.HasValue {
 		return engine.Success(nil)
 	}
-	return engine.Success(resp.Value)
+	return engine.Success(engine.Normalize(resp.Value))
 }
 
 // lineOutput turns the child's output into whole lines, so that a secret
