@@ -4,18 +4,27 @@
 //
 // By default (ModeForkServer) a Runner starts, on its first block, one warm
 // Python parent: the fork server. It imports the harness and common modules
-// once and then only forks: every block runs in a new child forked from that
-// pristine image, so nothing a block does (patching json.dumps, setting a
-// global, leaving a thread running) can reach another block. The server never
-// runs user code and never sees a request: Go creates the child's pipes and
-// passes their descriptors to the server over a Unix socket (SCM_RIGHTS); the
-// child reads its request (code, vault, state, ...) on its own stdin, which
-// only Go writes. The server reports the child's pid (Go kills the child's
-// process group on timeout or cancellation) and, when the child has exited,
-// kills the rest of the child's process group and reports the exit status.
-// If the server dies it is restarted for the next block; a block whose child
-// was not forked yet runs in fresh mode instead. ModeFresh starts a new
-// `python -I` process per block (slower: the interpreter's start-up each time).
+// once and then only forks. It never runs user code and never sees a
+// request, so every block runs in a new child that is a copy of the same
+// pristine image: nothing a block does (patching json.dumps, setting a
+// global, leaving a thread running) can reach another block.
+//
+// The server forks children ahead of need ("spares", two at a time). A spare
+// runs a dummy block through the harness (so that the copy-on-write faults
+// are taken before a block arrives), then waits on a socket of its own, whose
+// other end the server passed to Go (SCM_RIGHTS). To run a block, Go creates
+// four pipes (request, stdout, stderr, answer) and sends their child ends to
+// a spare over that socket: the server is not on the block's path at all. The
+// child makes them its fds 0-3 (in its own process group), reads the request
+// (code, vault, state, ...) on stdin, which only Go writes, runs the code,
+// writes the answer and exits; Go asks for a replacement spare as it takes
+// one. When a child exits, the server kills the rest of its process group
+// and reports the exit status. On timeout or cancellation Go kills the
+// child's process group.
+//
+// If the server dies it is restarted for the next block; if it cannot start
+// or fork, blocks run fresh. ModeFresh starts a new `python -I` process per
+// block (slower: the interpreter's whole start-up each time).
 //
 // Secrets never appear in argv or the environment of any of these processes,
 // and BP_VAULT_* variables are removed from the interpreter's environment.

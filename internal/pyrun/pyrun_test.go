@@ -764,3 +764,30 @@ func TestResolve(t *testing.T) {
 		t.Errorf("explicit path: %v %v", r2, err)
 	}
 }
+
+func TestDeadSpare(t *testing.T) {
+	r, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := r.srv
+	// Kill the spares waiting for blocks: the next block must still run.
+	for i := 0; i < spareCount; i++ {
+		select {
+		case sp := <-srv.spares:
+			_ = unix.Kill(sp.pid, unix.SIGKILL)
+			waitGone(t, sp.pid)
+			srv.spares <- sp
+		case <-time.After(10 * time.Second):
+			t.Fatal("no spare")
+		}
+	}
+	resp, _ := mustRun(t, r, &Request{Code: "set_output(7)"})
+	if resp.Value != int64(7) {
+		t.Fatalf("value %v", resp.Value)
+	}
+}

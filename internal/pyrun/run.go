@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,8 +177,9 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 	}
 	defer p.closeAll()
 	var pid int
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		sp, err := srv.take(ctx)
+		sp, err := srv.take(ctx, start, req.Timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +187,7 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 		srv.register(sp.pid, c)
 		// Hand the block's pipes to the waiting child. A spare that died
 		// has closed its socket, so this fails rather than hang.
-		err = unix.Sendmsg(sp.sock, []byte("go"), unix.UnixRights(p.childEnd[:]...), nil, 0)
+		err = unix.Sendmsg(sp.sock, []byte("go"), unix.UnixRights(p.childEnd[:]...), nil, unix.MSG_NOSIGNAL)
 		unix.Close(sp.sock)
 		if err == nil {
 			pid = sp.pid
@@ -199,7 +201,7 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 	defer srv.unregister(pid)
 	p.closeChildEnds()
 	s := session{c: c, p: p, h: h, req: data}
-	return s.run(ctx, req.Timeout)
+	return s.run(ctx, start, req.Timeout)
 }
 
 func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Handler) (*Response, error) {
@@ -247,7 +249,7 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 		c.update(func(c *child) { c.exited, c.status = true, ws })
 	}()
 	s := session{c: c, p: p, h: h, req: data}
-	resp, err := s.run(ctx, req.Timeout)
+	resp, err := s.run(ctx, time.Now(), req.Timeout)
 	if err != nil {
 		// Not answered: make sure it is gone before returning.
 		select {
@@ -283,8 +285,7 @@ const (
 	stopProto
 )
 
-func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, error) {
-	start := time.Now()
+func (s *session) run(ctx context.Context, start time.Time, timeout time.Duration) (*Response, error) {
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = start.Add(timeout)
@@ -324,7 +325,9 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 		now := time.Now()
 		if lost && !exited && now.Sub(lastPing) >= lostProbe {
 			lastPing = now
-			if unix.Kill(pid, 0) == unix.ESRCH {
+			// Gone, a zombie nobody reaps, or its pipes all closed.
+			if unix.Kill(pid, 0) == unix.ESRCH || isZombie(pid) ||
+				(s.p.goEnd[1] < 0 && s.p.goEnd[2] < 0 && s.p.goEnd[3] < 0) {
 				exited = true
 			}
 		}
@@ -456,6 +459,16 @@ func (s *session) run(ctx context.Context, timeout time.Duration) (*Response, er
 		return nil, &ExitError{Status: status.ExitStatus()}
 	}
 	return nil, &ExitError{Unknown: true}
+}
+
+// isZombie reports whether pid has exited but is not reaped yet.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] == 'Z'
 }
 
 // writeReq writes what it can of the request; it reports whether some is

@@ -179,10 +179,13 @@ func (s *server) handle(msg string, fds []int) {
 		if pid <= 0 || len(fds) != 1 {
 			break
 		}
+		if len(s.spares) >= spareCount {
+			break // more than anyone needs (after cancelled waits): let it go
+		}
 		select {
 		case s.spares <- spareProc{pid: pid, sock: fds[0]}:
 			fds = nil
-		default: // more than anyone needs: let it go
+		default:
 		}
 	case "X":
 		if len(f) != 3 {
@@ -211,10 +214,27 @@ func (s *server) handle(msg string, fds []int) {
 	}
 }
 
-// take returns a spare child, asking the server for its replacement.
-func (s *server) take(ctx context.Context) (spareProc, error) {
+// take returns a spare child, asking the server for its replacement. A
+// block's timeout (from start) includes waiting for its child.
+func (s *server) take(ctx context.Context, start time.Time, timeout time.Duration) (spareProc, error) {
 	s.request(1)
 	select {
+	case sp := <-s.spares:
+		if sp.pid < 0 {
+			return sp, errServerLost
+		}
+		return sp, nil
+	default:
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(time.Until(start.Add(timeout)))
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-expired:
+		return spareProc{}, fmt.Errorf("%w after %v", ErrTimeout, timeout)
 	case sp := <-s.spares:
 		if sp.pid < 0 {
 			return sp, errServerLost
