@@ -2,6 +2,7 @@ package scrub
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -254,6 +255,18 @@ func TestRandomAgainstReference(t *testing.T) {
 		cuts := []byte{byte(r.IntN(17)), byte(r.IntN(17)), byte(r.IntN(17))}
 		if got := streamParts(t, s, splitAt(text, cuts)); got != want {
 			t.Fatalf("chunked %q with %q = %q, want %q", splitAt(text, cuts), ps, got, want)
+		}
+		// The held-back bytes never exceed the longest pattern minus one.
+		maxLen := 0
+		for _, p := range ps {
+			maxLen = max(maxLen, len(p))
+		}
+		w := s.NewWriter(io.Discard)
+		for _, part := range splitAt(text, cuts) {
+			w.Write([]byte(part))
+			if w.Buffered() > maxLen-1 {
+				t.Fatalf("holding %d bytes with patterns %q", w.Buffered(), ps)
+			}
 		}
 		if it%10 == 0 {
 			if got := streamParts(t, s, splitAt(text, []byte{1})); got != want {
