@@ -30,8 +30,9 @@ var (
 	// ErrInvalidName means a secret name is not [A-Za-z_][A-Za-z0-9_]*.
 	ErrInvalidName = errors.New("invalid secret name: want [A-Za-z_][A-Za-z0-9_]*")
 
-	// ErrNoKey means no master key source was found (see ResolveKey).
-	ErrNoKey = errors.New("no vault master key: set BP_VAULT_KEY, BP_VAULT_KEY_FILE or BP_VAULT_PASSPHRASE, or run 'bp vault init'")
+	// ErrNoKey means no usable master key was found (see ResolveKey): none
+	// is set, or the one set cannot be read or decoded.
+	ErrNoKey = errors.New("no usable vault master key")
 
 	// ErrReadOnly means a change was attempted on a vault opened read-only.
 	ErrReadOnly = errors.New("vault is open read-only")

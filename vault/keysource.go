@@ -54,14 +54,14 @@ func ResolveKey(env func(string) string) (MasterKey, error) {
 	if s := env(EnvKey); s != "" {
 		k, err := ParseKey([]byte(s))
 		if err != nil {
-			return MasterKey{}, fmt.Errorf("%s: %w", EnvKey, err)
+			return MasterKey{}, fmt.Errorf("%s: %w: %w", EnvKey, err, ErrNoKey)
 		}
 		return k.WithSource(EnvKey), nil
 	}
 	if f := env(EnvKeyFile); f != "" {
 		k, err := ReadKeyFile(f)
 		if err != nil {
-			return MasterKey{}, fmt.Errorf("%s: %w", EnvKeyFile, err)
+			return MasterKey{}, fmt.Errorf("%s: %w: %w", EnvKeyFile, err, ErrNoKey)
 		}
 		return k, nil
 	}
@@ -74,9 +74,12 @@ func ResolveKey(env func(string) string) (MasterKey, error) {
 	}
 	k, err := ReadKeyFile(f)
 	if errors.Is(err, fs.ErrNotExist) {
-		return MasterKey{}, ErrNoKey
+		return MasterKey{}, fmt.Errorf("%w: set %s, %s or %s, or run 'bp vault init' to create %s", ErrNoKey, EnvKey, EnvKeyFile, EnvPassphrase, f)
 	}
-	return k, err
+	if err != nil {
+		return MasterKey{}, fmt.Errorf("%w: %w", err, ErrNoKey)
+	}
+	return k, nil
 }
 
 // ReadKeyFile reads a key file (base64 of 32 bytes). The key remembers the

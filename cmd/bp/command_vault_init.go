@@ -34,7 +34,11 @@ safe: without it the vault cannot be opened.`,
 			}
 			out := cmd.OutOrStdout()
 			key, err := vault.ResolveKey(os.Getenv)
-			if errors.Is(err, vault.ErrNoKey) {
+			// Generate a key only when none is set at all: a bad BP_VAULT_KEY
+			// is a mistake to report, not to paper over. (A broken default
+			// key file is never overwritten: WriteKeyFile refuses.)
+			noneSet := os.Getenv(vault.EnvKey) == "" && os.Getenv(vault.EnvKeyFile) == "" && os.Getenv(vault.EnvPassphrase) == ""
+			if errors.Is(err, vault.ErrNoKey) && noneSet {
 				keyFile, kerr := vault.DefaultKeyFile(os.Getenv)
 				if kerr != nil {
 					return withCode(exitVault, kerr)

@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/bprun/bp/vault"
 )
@@ -245,4 +248,46 @@ func startBP(e *bpEnv, stdin string, args ...string) (*exec.Cmd, *bytes.Buffer, 
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	return cmd, &out, &errb
+}
+
+func TestVaultCLIInitBadKey(t *testing.T) {
+	e, path, keyFile := vaultEnv(t)
+	r := e.with("BP_VAULT_KEY=not-a-key").run("", "vault", "init")
+	wantCode(t, r, 3)
+	if !strings.Contains(r.stderr, "BP_VAULT_KEY") {
+		t.Fatalf("%v", r)
+	}
+	for _, p := range []string{path, keyFile} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s created despite a bad key", p)
+		}
+	}
+}
+
+func TestVaultCLILocked(t *testing.T) {
+	e, path, keyFile := vaultEnv(t)
+	wantCode(t, e.run("", "vault", "init"), 0)
+	key, err := vault.ReadKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(path, key, vault.Options{}) // this test process holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, args := range [][]string{{"vault", "set", "X"}, {"vault", "list"}} {
+		start := time.Now()
+		r := e.run("value-1234", append(args, "--lock-timeout", "300ms")...)
+		wantCode(t, r, 3)
+		if !strings.Contains(r.stderr, "locked") || !strings.Contains(r.stderr, "300ms") {
+			t.Fatalf("want a locked error\n%v", r)
+		}
+		if runtime.GOOS == "linux" && !strings.Contains(r.stderr, fmt.Sprintf("pid %d", os.Getpid())) {
+			t.Errorf("the error should name the holder, pid %d\n%v", os.Getpid(), r)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("took %v for a 300ms bound", d)
+		}
+	}
 }
