@@ -163,7 +163,7 @@ func (h *HTTPRequest) insecureClient() (*resty.Client, error) {
 // Close closes the idle connections of the type's clients.
 func (h *HTTPRequest) Close() error {
 	h.client.GetClient().CloseIdleConnections()
-	h.insecureOnce.Do(func() {}) // no insecure client from now on
+	h.insecureOnce.Do(func() { h.insecureErr = errors.New("the httprequest block type is closed") })
 	if h.insecure != nil {
 		h.insecure.GetClient().CloseIdleConnections()
 	}
