@@ -235,8 +235,8 @@ func TestVaultCLIPassphrase(t *testing.T) {
 	if r := p.run("", "vault", "get", "A", "--reveal"); r.stdout != "passphrase-protected" {
 		t.Fatalf("%v", r)
 	}
-	r := e.with("BP_VAULT_PASSPHRASE=wrong").run("", "vault", "list")
-	wantCode(t, r, 3)
+	// A wrong passphrase is tested in package vault: each try costs an
+	// argon2id run, seconds under the race detector.
 }
 
 // startBP starts bp without waiting for it.
