@@ -174,3 +174,36 @@ blocks:
 		t.Fatalf("status %s err %v", res.Status, res.Err)
 	}
 }
+
+// panicky is a block type that panics with the secret in the panic value:
+// a bug in a block an embedding program registered.
+type panicky struct{}
+
+func (panicky) Spec() *engine.TypeSpec {
+	return &engine.TypeSpec{Name: "panicky", Fields: []engine.FieldSpec{{Name: "v"}}, Outcomes: []string{"success", "error"}}
+}
+
+func (panicky) Run(ctx context.Context, c *engine.Call) engine.Result {
+	v, _ := c.String("v")
+	panic("cannot handle " + v)
+}
+
+func TestPanicInABlockIsScrubbed(t *testing.T) {
+	set := load(t, map[string]string{"p.bp.yaml": `
+blocks:
+  p: {type: panicky, fields: {v: "@{vault.CANARY}"}}
+`})
+	reg := blocks.Default(blocks.Options{})
+	reg.Register(panicky{})
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), OpenVault: newVault(t)})
+	var log bytes.Buffer
+	res, err := r.Run(context.Background(), runner.Request{Blueprint: "p", Sinks: []engine.Sink{runner.NewJSONLog(&log)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), "panic in block p (panicky): cannot handle ***") {
+		t.Fatalf("status %s err %v", res.Status, res.Err)
+	}
+	assertClean(t, "run error", res.Err.Error())
+	assertClean(t, "JSON log", log.String())
+}

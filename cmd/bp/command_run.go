@@ -121,7 +121,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 				return nil
 			case engine.StatusCancelled:
 				if ctx.Err() != nil {
-					return withCode(exitInterrupted, nil)
+					return withCode(exitInterrupted, silent{res.Err})
 				}
 			}
 			// The log already showed why; the exit code says it failed, and
