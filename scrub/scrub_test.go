@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -303,6 +304,9 @@ func TestValue(t *testing.T) {
 	if after, _ := json.Marshal(in); string(after) != string(orig) {
 		t.Errorf("input modified: %s", after)
 	}
+	if v := s.Value(map[string]any{"m": map[string]any(nil), "s": []any(nil)}); fmt.Sprint(v) != "map[m:map[] s:[]]" || v.(map[string]any)["m"].(map[string]any) != nil {
+		t.Errorf("nil containers: %#v", v)
+	}
 	if v := s.Value(42); v != 42 {
 		t.Errorf("Value(42) = %v", v)
 	}
@@ -336,5 +340,29 @@ func TestError(t *testing.T) {
 	}
 	if errors.Unwrap(err) != nil {
 		t.Error("Unwrap exposes the unmasked error")
+	}
+}
+
+func TestWriteDoesNotAllocate(t *testing.T) {
+	s := New()
+	for i := range 50 {
+		s.Add(fmt.Sprintf("secret-token-%04d-abcdef", i))
+	}
+	w := s.NewWriter(io.Discard)
+	lines := [][]byte{
+		[]byte("2026-11-25 INFO nothing to see here, just a log line\n"),
+		[]byte("2026-11-25 WARN token secret-token-0007-abcdef leaked? split secret-tok"),
+		[]byte("en-0042-abcdef across writes\n"),
+	}
+	for _, l := range lines { // warm up the scratch buffers
+		w.Write(l)
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		for _, l := range lines {
+			w.Write(l)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("steady-state Write allocates %v times per round", allocs)
 	}
 }

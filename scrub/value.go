@@ -32,24 +32,36 @@ func (s *Scrubber) Value(v any) any {
 	case string:
 		return s.String(v)
 	case map[string]any:
+		if v == nil {
+			return v // keep JSON null
+		}
 		out := make(map[string]any, len(v))
 		for k, e := range v {
 			out[s.String(k)] = s.Value(e)
 		}
 		return out
 	case []any:
+		if v == nil {
+			return v // keep JSON null
+		}
 		out := make([]any, len(v))
 		for i, e := range v {
 			out[i] = s.Value(e)
 		}
 		return out
 	case map[string]string:
+		if v == nil {
+			return v // keep JSON null
+		}
 		out := make(map[string]string, len(v))
 		for k, e := range v {
 			out[s.String(k)] = s.String(e)
 		}
 		return out
 	case []string:
+		if v == nil {
+			return v // keep JSON null
+		}
 		out := make([]string, len(v))
 		for i, e := range v {
 			out[i] = s.String(e)
