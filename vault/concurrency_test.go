@@ -110,3 +110,32 @@ func TestConcurrentGet(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestConcurrentFirstUse has several writers find no vault at once (the
+// first 'bp vault set' on a machine, twice): one creates it, the others
+// open what it created.
+func TestConcurrentFirstUse(t *testing.T) {
+	path := tempDir(t) + "/vault.db"
+	key := GenerateMasterKey()
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := Open(path, key, Options{CreateIfMissing: true})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer v.Close()
+			if err := v.Set(fmt.Sprintf("S%d", i), []byte("value")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	r := reopen(t, path, key, Options{ReadOnly: true})
+	if l, _ := r.List(); len(l) != 4 {
+		t.Fatalf("List = %v", l)
+	}
+}

@@ -90,6 +90,10 @@ func (v *Vault) ReadOnly() bool { return v.readOnly }
 // The parent directory is created with mode 0700 if missing and the file with
 // 0600. It fails with fs.ErrExist if path exists. With a passphrase key the
 // argon2id salt and cost are stored in the file.
+//
+// The vault is built in a temporary file and hard-linked into place, so a
+// vault file is never seen empty or half made, and of two processes creating
+// the same vault at once one wins and the other gets fs.ErrExist.
 func Create(path string, key MasterKey, opts Options) (*Vault, error) {
 	if key.IsZero() {
 		return nil, ErrNoKey
@@ -97,41 +101,64 @@ func Create(path string, key MasterKey, opts Options) (*Vault, error) {
 	if opts.ReadOnly {
 		return nil, fmt.Errorf("vault %s: cannot create read-only", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("vault %s: %w", path, err)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fmt.Errorf("vault %s: %w", path, fs.ErrExist)
 	}
-	db, err := openBolt(path, opts)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new*")
+	if err != nil {
+		return nil, fmt.Errorf("vault %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpName) // after the link, only the temporary name goes
+	db, err := openBolt(tmpName, opts)
 	if err != nil {
 		return nil, err
 	}
+	v, err := initVault(db, path, key)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("vault %s: creating: %w", path, err)
+	}
+	// Still holding the exclusive lock (flock follows the inode), publish it.
+	if err := os.Link(tmpName, path); err != nil {
+		v.Close()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("vault %s: %w", path, fs.ErrExist)
+		}
+		return nil, fmt.Errorf("vault %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		v.Close()
+		return nil, fmt.Errorf("vault %s: %w", path, err)
+	}
+	return v, nil
+}
 
+// initVault writes a new vault's records into the empty bbolt db.
+func initVault(db *bolt.DB, path string, key MasterKey) (*Vault, error) {
 	id, _ := uuid.New().MarshalBinary()
 	kdf := newKDF(key)
 	kdfRec := kdf.marshal()
 	kek, err := deriveKEK(key, kdf)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("vault %s: %w", path, err)
+		return nil, err
 	}
 	defer clear(kek)
+	kekAEAD, err := newAEAD(kek)
+	if err != nil {
+		return nil, err
+	}
 	v := &Vault{path: path, db: db, id: id, dek: make([]byte, KeySize), index: manifest{}}
 	_, _ = rand.Read(v.dek)
 	if v.aead, err = newAEAD(v.dek); err != nil {
-		db.Close()
-		return nil, err
-	}
-	kekAEAD, err := newAEAD(kek)
-	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	err = update(db, func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) != nil {
-			return fs.ErrExist // another bp vault init won the race
-		}
 		meta, err := tx.CreateBucket(bucketMeta)
 		if err != nil {
 			return err
@@ -154,12 +181,8 @@ func Create(path string, key MasterKey, opts Options) (*Vault, error) {
 		return nil
 	})
 	if err != nil {
-		db.Close()
-		if !errors.Is(err, fs.ErrExist) {
-			os.Remove(path) // nothing committed: leave no half vault behind
-		}
 		v.wipe()
-		return nil, fmt.Errorf("vault %s: creating: %w", path, err)
+		return nil, err
 	}
 	return v, nil
 }
@@ -178,7 +201,13 @@ func Open(path string, key MasterKey, opts Options) (*Vault, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if opts.CreateIfMissing && !opts.ReadOnly {
-			return Create(path, key, opts)
+			v, err := Create(path, key, opts)
+			if !errors.Is(err, fs.ErrExist) {
+				return v, err
+			}
+			// Another process created it first: open theirs.
+			opts.CreateIfMissing = false
+			return Open(path, key, opts)
 		}
 		return nil, fmt.Errorf("vault %s does not exist (create it with 'bp vault init'): %w", path, fs.ErrNotExist)
 	case err != nil:
