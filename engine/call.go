@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -472,15 +473,13 @@ func (c *Call) Loop(ctx context.Context, prefix string, items []LoopItem, parall
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]any, len(items))
-	errs := make([]error, len(items))
+	var (
+		mu       sync.Mutex
+		firstErr error // the first iteration that failed, not one cancelled after it
+		wg       sync.WaitGroup
+	)
 	sem := make(chan struct{}, parallel)
-	var started int
-	pending := 0
-	finished := make(chan int, len(items))
 	for i := range items {
-		if ctx.Err() != nil {
-			break
-		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -488,10 +487,9 @@ func (c *Call) Loop(ctx context.Context, prefix string, items []LoopItem, parall
 		if ctx.Err() != nil {
 			break
 		}
-		started++
-		pending++
+		wg.Add(1)
 		go func(i int) {
-			defer func() { <-sem; finished <- i }()
+			defer func() { <-sem; wg.Done() }()
 			frame := &loopFrame{prefix: prefix, item: items[i].Item, itemID: items[i].ID, outer: c.r.loop}
 			scope := c.r.scope
 			if scope != "" {
@@ -505,21 +503,21 @@ func (c *Call) Loop(ctx context.Context, prefix string, items []LoopItem, parall
 				results[i] = sub.ret
 			case StatusCompleted:
 			default:
-				errs[i] = fmt.Errorf("iteration %d: %w", i, sub.err)
+				mu.Lock()
+				if firstErr == nil && sub.status == StatusFailed {
+					firstErr = fmt.Errorf("iteration %d: %w", i, sub.err)
+				}
+				mu.Unlock()
 				cancel()
 			}
 		}(i)
 	}
-	for ; pending > 0; pending-- {
-		<-finished
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
 	}
-	for i := 0; i < started; i++ {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-	}
-	if err := context.Cause(ctx); err != nil && started < len(items) {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
 	}
 	return results, nil
 }

@@ -280,3 +280,21 @@ func TestMaxParallelBoundsBlocks(t *testing.T) {
 		t.Errorf("%d blocks ran at once, want 3", m)
 	}
 }
+
+func TestForeachFailureNamesTheFailedIteration(t *testing.T) {
+	env := newEnv(t)
+	p := env.compile(t, bp("loopfail",
+		blk("each", "foreach", f{"items": "[0, 1, 2]", "parallel": 3}, "loop>pick"),
+		blk("pick", "ifelse", f{"expression": "item == 1"}, "true>bad", "false>slow"),
+		blk("bad", "fail", f{"message": "item one is bad"}),
+		blk("slow", "sleep", f{"for": "5s"}),
+	))
+	start := time.Now()
+	res, _ := env.run(t, p, engine.RunOptions{})
+	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), "iteration 1:") || !strings.Contains(res.Err.Error(), "item one is bad") {
+		t.Fatalf("status %s err %v", res.Status, res.Err)
+	}
+	if time.Since(start) > 3*time.Second {
+		t.Errorf("the other iterations were not cancelled")
+	}
+}

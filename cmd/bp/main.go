@@ -40,6 +40,15 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "bp",
 		Short:         "Run blueprints with an encrypted vault, leaking no secret",
+		Long: `bp runs blueprints: graphs of HTTP request, Python code and other blocks,
+written as native YAML or as Writer Agent Builder .wf files. Fields are
+templates; @{vault.NAME} reads a secret from an encrypted vault at run time,
+and every output of a run is scrubbed of every secret, in its encodings too.`,
+		Example: `  bp demo                                   # the whole story, on a fresh machine
+  bp validate weather.bp.yaml
+  bp run weather.bp.yaml --payload '{"city": "Oslo"}'
+  printf %s "$TOKEN" | bp vault set WEATHER_KEY
+  bp runs list`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
