@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -238,7 +239,7 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: opts.ReadOnly, Timeout: timeout})
+	db, err := safeBoltOpen(path, &bolt.Options{ReadOnly: opts.ReadOnly, Timeout: timeout})
 	switch {
 	case err == nil:
 		return db, nil
@@ -249,6 +250,18 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 	default:
 		return nil, fmt.Errorf("vault %s: %w", path, err)
 	}
+}
+
+// safeBoltOpen is bolt.Open, which reads the meta and freelist pages, with
+// a corrupt file's panic or fault turned into ErrNotVault (as view does).
+func safeBoltOpen(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%v: %w", r, ErrNotVault)
+		}
+	}()
+	return bolt.Open(path, 0o600, opts)
 }
 
 // header is the vault's own records, read once at Open.
@@ -457,9 +470,12 @@ func (v *Vault) List() ([]Meta, error) {
 	return out, nil
 }
 
-// view and update run a bbolt transaction and turn a bbolt panic (which a
-// corrupt file can cause) into ErrNotVault instead of crashing the run.
+// view and update run a bbolt transaction and turn what a corrupt file can
+// make bbolt do (panic, or read past the memory map: a fault that
+// SetPanicOnFault turns into a panic) into ErrNotVault instead of crashing
+// the run. bbolt rolls the transaction back on the way out.
 func view(db *bolt.DB, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("reading the file: %v: %w", r, ErrNotVault)
@@ -469,6 +485,7 @@ func view(db *bolt.DB, fn func(*bolt.Tx) error) (err error) {
 }
 
 func update(db *bolt.DB, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("writing the file: %v: %w", r, ErrNotVault)
