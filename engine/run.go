@@ -182,7 +182,7 @@ func (r *run) execute() {
 		// the loop outcome.
 		r.remaining--
 		loop := r.prog.nodes[r.reg.nodes[r.reg.pre]].ts.Loop
-		r.results[r.reg.pre].Store(r.parentOutcome(r.reg.pre))
+		r.results[r.reg.pre].Store(&blockOutcome{outcome: loop, status: StatusRunning})
 		r.decideLocked(r.reg.pre, loop)
 	}
 	r.ready = append(r.ready, r.reg.starts...)
@@ -203,11 +203,6 @@ func (r *run) execute() {
 }
 
 var errRunEnded = errors.New("run ended")
-
-// parentOutcome is the loop block's own outcome as seen from an iteration.
-func (r *run) parentOutcome(local int32) *blockOutcome {
-	return &blockOutcome{outcome: "loop", status: StatusRunning}
-}
 
 // interrupted ends the run when its context ends first: Ctrl-C, the run
 // timeout, or the end of the run that contains this one.

@@ -298,3 +298,21 @@ func TestForeachFailureNamesTheFailedIteration(t *testing.T) {
 		t.Errorf("the other iterations were not cancelled")
 	}
 }
+
+func TestNamedTriggerStartsOnlyItsBranch(t *testing.T) {
+	env := newEnv(t)
+	p := env.compile(t, bp("two",
+		blk("api", "apitrigger", nil, "trigger>a"),
+		blk("ui", "uieventtrigger", nil, "trigger>b"),
+		blk("a", "returnvalue", f{"value": "from api"}),
+		blk("b", "returnvalue", f{"value": "from ui"}),
+	))
+	res, rec := env.run(t, p, engine.RunOptions{Trigger: "ui"})
+	if res.Return != "from ui" || rec.count(engine.BlockStarted, "a") != 0 {
+		t.Fatalf("return %v (%v); a started %d times", res.Return, res.Err, rec.count(engine.BlockStarted, "a"))
+	}
+	res, _ = env.run(t, p, engine.RunOptions{Trigger: "nope"})
+	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), `no block "nope"`) {
+		t.Errorf("unknown trigger: %s %v", res.Status, res.Err)
+	}
+}
