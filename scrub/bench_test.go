@@ -175,6 +175,30 @@ func BenchmarkStream(b *testing.B) {
 	}
 }
 
+// BenchmarkStreamShortSecret is the 1,000-secret stream plus one 8-byte
+// and one 4-byte secret, whose short forms shrink the sampling step
+// (see shape in matcher.go).
+func BenchmarkStreamShortSecret(b *testing.B) {
+	for _, short := range []string{"pa55w0rd", "pin7"} {
+		secrets := append(benchSecrets(1000), short)
+		s, _ := benchScrubber(secrets)
+		text := plant(benchLog(), secrets)
+		b.Run(fmt.Sprintf("min=%d", len(short)), func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			b.ReportAllocs()
+			for b.Loop() {
+				w := s.NewWriter(io.Discard)
+				for i := 0; i < len(text); i += chunkSize {
+					w.Write(text[i:min(i+chunkSize, len(text))])
+				}
+				w.Close()
+			}
+			m := s.m.Load()
+			b.ReportMetric(float64(m.step), "step")
+		})
+	}
+}
+
 // BenchmarkLine is one 200-byte log line, one-shot, with 1,000 secrets.
 func BenchmarkLine(b *testing.B) {
 	secrets := benchSecrets(1000)

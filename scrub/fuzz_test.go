@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -271,6 +272,53 @@ func TestRandomAgainstReference(t *testing.T) {
 		if it%10 == 0 {
 			if got := streamParts(t, s, splitAt(text, []byte{1})); got != want {
 				t.Fatalf("bytewise %q with %q = %q, want %q", text, ps, got, want)
+			}
+		}
+	}
+}
+
+// TestShortTierTransitions adds patterns one at a time so the matcher moves
+// from short patterns searched alone, to both tiers, to more short patterns
+// than the short tier holds (everything sampled), checking against the
+// reference after every add.
+func TestShortTierTransitions(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const alpha = "abcd"
+	rnd := func(k int) string {
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = alpha[r.IntN(len(alpha))]
+		}
+		return string(b)
+	}
+	for round := range 20 {
+		s := New()
+		var ps []string
+		for k := range 40 {
+			var p string
+			switch {
+			case k%7 == 3:
+				p = rnd(8 + r.IntN(10)) // long
+			default:
+				p = rnd(1 + r.IntN(7)) // short
+			}
+			if round%2 == 1 && k < 5 {
+				p = rnd(12 + r.IntN(5)) // start with long ones
+			}
+			s.AddLiteral(p)
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+			text := rnd(200)
+			want := reference(text, func(int) []string { return ps })
+			if got := s.String(text); got != want {
+				t.Fatalf("round %d after %d adds %q: String(%q) = %q, want %q", round, k+1, ps, text, got, want)
+			}
+			if got := streamParts(t, s, splitAt(text, []byte{byte(1 + r.IntN(9))})); got != want {
+				t.Fatalf("round %d after %d adds %q: stream(%q) = %q, want %q", round, k+1, ps, text, got, want)
+			}
+			if got, want := s.Len(), len(ps); got != want {
+				t.Fatalf("Len = %d, want %d", got, want)
 			}
 		}
 	}

@@ -36,8 +36,9 @@ func (m *matcher) mask(text []byte, runEnd int, final bool, out []byte) maskResu
 	changed := false
 	i := 0
 	stop := len(text)
+	sc := m.scanner(text, final)
 	for {
-		p, e := m.next(text, i, final)
+		p, e := sc.next(i)
 		if p >= len(text) {
 			break
 		}

@@ -1,6 +1,7 @@
 package scrub
 
 import (
+	"bytes"
 	"math/bits"
 	"slices"
 	"sync/atomic"
@@ -10,7 +11,7 @@ import (
 //
 // Design (a sampled q-gram filter with exact verification):
 //
-//   - Every pattern is at least minLen bytes long. Let w = min(8, minLen)
+//   - Every pattern is at least minLen bytes long. Let w <= min(8, minLen)
 //     and step = min(minLen-w+1, 8). Any occurrence of a pattern at p covers
 //     the positions p .. p+minLen-1, so among every step consecutive
 //     positions j the scan samples, one lies in p .. p+step-1, and the w
@@ -40,8 +41,8 @@ type matcher struct {
 	w      int    // gram and key length: min(8, minLen); 0 when empty
 	step   int    // sampling distance: min(minLen-w+1, 8)
 	wmask  uint64 // low w*8 bits
-	maxLen int    // longest pattern
-	npat   int    // number of patterns
+	maxLen int    // longest pattern, short ones included
+	npat   int    // number of patterns in the sampled tier
 
 	filter *bloom // every gram at offsets 0..step-1 (offset 0 = a start key); shared
 
@@ -52,6 +53,14 @@ type matcher struct {
 	// never torn). It is replaced when it grows. Sharing makes Add cost
 	// O(new patterns) instead of a copy of every table.
 	table *table
+
+	// short holds the patterns under shortLen bytes, at most maxShort of
+	// them, found with bytes.Index (SIMD) instead of letting one short
+	// secret shrink the step for every pattern (a 4-byte pattern in the
+	// sampled tier means step 1, a third of the speed). With more short
+	// patterns than that, all patterns live in the sampled tier (allInTier).
+	short     [][]byte
+	allInTier bool
 
 	// pre[r] is a bitmap of the hashes of the first r bytes of every pattern,
 	// for r < w. It answers "could the last r bytes of a write start a
@@ -104,7 +113,9 @@ const (
 	hashMul1 = 0x9E3779B97F4A7C15 // golden-ratio multiplier (Fibonacci hashing)
 	hashMul2 = 0xC2B2AE3D27D4EB4F // a different odd multiplier for the tables
 	preBits  = 12                 // 4096-bit prefix bitmaps
-	maxStep  = 8                  // offsets fit in a uint8
+	maxStep  = 8                  // sampling step cap
+	shortLen = 8                  // patterns shorter than this are short
+	maxShort = 16                 // at most this many short patterns by bytes.Index
 )
 
 // bloom is a blocked Bloom filter: each key sets two bits in one 64-bit
@@ -173,17 +184,59 @@ func maskFor(w int) uint64 {
 	return 1<<(8*uint(w)) - 1
 }
 
+// shape picks the gram length w and the sampling step for patterns of at
+// least minLen bytes. Longer grams filter better (fewer chance hits in
+// text, smaller buckets); a longer step means fewer samples. Up to 8-byte
+// grams while step stays >= 5, then shorter grams (down to 4 bytes) to keep
+// the step up: an 8-byte secret gives w=4, step=5 rather than w=8, step=1.
+func shape(minLen int) (w, step int) {
+	switch {
+	case minLen >= 12:
+		w = 8
+	case minLen >= 8:
+		w = minLen - 4
+	default:
+		w = min(4, minLen)
+	}
+	return w, min(minLen-w+1, maxStep)
+}
+
 // buildMatcher builds a matcher from scratch. pats must be distinct and non-empty.
 func buildMatcher(pats []string) *matcher {
 	if len(pats) == 0 {
 		return emptyMatcher
 	}
+	var long, short []string
+	for _, p := range pats {
+		if len(p) < shortLen {
+			short = append(short, p)
+		} else {
+			long = append(long, p)
+		}
+	}
+	allIn := len(short) > maxShort
+	if allIn {
+		long, short = pats, nil
+	}
+	m := buildTier(long)
+	m.allInTier = allIn
+	for _, p := range short {
+		m.short = append(m.short, []byte(p))
+		m.maxLen = max(m.maxLen, len(p))
+	}
+	return m
+}
+
+// buildTier builds the sampled tier for pats.
+func buildTier(pats []string) *matcher {
+	if len(pats) == 0 {
+		return &matcher{}
+	}
 	m := &matcher{minLen: len(pats[0])}
 	for _, p := range pats {
 		m.minLen = min(m.minLen, len(p))
 	}
-	m.w = min(8, m.minLen)
-	m.step = min(m.minLen-m.w+1, maxStep)
+	m.w, m.step = shape(m.minLen)
 	m.wmask = maskFor(m.w)
 	for r := 1; r < m.w; r++ {
 		m.pre[r] = make([]uint64, 1<<preBits/64)
@@ -203,16 +256,38 @@ func (m *matcher) with(all, pats []string) *matcher {
 	if len(pats) == 0 {
 		return m
 	}
-	if m.npat == 0 {
+	var long, short []string
+	for _, p := range pats {
+		if len(p) < shortLen && !m.allInTier {
+			short = append(short, p)
+		} else {
+			long = append(long, p)
+		}
+	}
+	if len(m.short)+len(short) > maxShort {
+		return buildMatcher(all) // too many short patterns: all into the tier
+	}
+	if len(long) > 0 && m.npat == 0 {
 		return buildMatcher(all)
 	}
-	for _, p := range pats {
+	for _, p := range long {
 		if len(p) < m.minLen {
 			// w and step derive from the shortest pattern: rebuild.
 			return buildMatcher(all)
 		}
 	}
 	n := *m
+	if len(short) > 0 {
+		n.short = slices.Clip(m.short) // append must copy, not share
+		for _, p := range short {
+			n.short = append(n.short, []byte(p))
+			n.maxLen = max(n.maxLen, len(p))
+		}
+	}
+	if len(long) == 0 {
+		return &n
+	}
+	pats = long
 	for r := 1; r < n.w; r++ {
 		n.pre[r] = slices.Clone(m.pre[r])
 	}
@@ -274,6 +349,82 @@ const undecided = -1
 // returns (p, undecided). It returns (len(text), 0) when there is neither.
 // With final true (end of stream) every position is decided.
 func (m *matcher) next(text []byte, i int, final bool) (int, int) {
+	sc := m.scanner(text, final)
+	return sc.next(i)
+}
+
+// scanner merges the sampled tier and the short patterns into one stream
+// of events in position order. It caches the next event of each source, so
+// a scan that calls next with increasing i stays linear.
+type scanner struct {
+	m     *matcher
+	text  []byte
+	final bool
+	tp    int           // next tier event at or after the last i (or -1)
+	te    int           // its end
+	sp    [maxShort]int // next occurrence of each short pattern (or -1)
+}
+
+func (m *matcher) scanner(text []byte, final bool) scanner {
+	sc := scanner{m: m, text: text, final: final, tp: -1}
+	for k := range m.short {
+		sc.sp[k] = -1
+	}
+	return sc
+}
+
+// next is matcher.next for increasing i.
+func (sc *scanner) next(i int) (int, int) {
+	m, text, n := sc.m, sc.text, len(sc.text)
+	if sc.tp < i {
+		sc.tp, sc.te = m.nextTier(text, i, sc.final)
+	}
+	best := sc.tp
+	for k, p := range m.short {
+		if sc.sp[k] < i {
+			sc.sp[k] = indexShort(text, i, p, sc.final)
+		}
+		best = min(best, sc.sp[k])
+	}
+	if best >= n {
+		return n, 0
+	}
+	end := 0
+	if sc.tp == best {
+		if sc.te == undecided {
+			return best, undecided
+		}
+		end = sc.te
+	}
+	for k, p := range m.short {
+		if sc.sp[k] == best {
+			if best+len(p) > n {
+				return best, undecided // only a prefix fits: wait for more
+			}
+			end = max(end, best+len(p))
+		}
+	}
+	return best, end
+}
+
+// indexShort returns the first position >= i where p occurs in text, or,
+// unless final, where text ends with a proper prefix of p; else len(text).
+func indexShort(text []byte, i int, p []byte, final bool) int {
+	if k := bytes.Index(text[i:], p); k >= 0 {
+		return i + k
+	}
+	if !final {
+		for q := max(i, len(text)-len(p)+1); q < len(text); q++ {
+			if bytes.HasPrefix(p, text[q:]) {
+				return q
+			}
+		}
+	}
+	return len(text)
+}
+
+// nextTier is next for the sampled tier alone.
+func (m *matcher) nextTier(text []byte, i int, final bool) (int, int) {
 	n := len(text)
 	if m.npat == 0 {
 		return n, 0

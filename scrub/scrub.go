@@ -87,7 +87,8 @@ func (s *Scrubber) addPatterns(pats []string) {
 
 // Len returns the number of distinct patterns registered (forms included).
 func (s *Scrubber) Len() int {
-	return s.m.Load().npat
+	m := s.m.Load()
+	return m.npat + len(m.short)
 }
 
 // Bytes returns b with every pattern masked. If nothing matches it returns
