@@ -422,3 +422,21 @@ func TestOpenEnv(t *testing.T) {
 		t.Fatal("OpenEnv read-only")
 	}
 }
+
+func TestReadOnlyChangesNothing(t *testing.T) {
+	v, path, key := newVault(t)
+	mustSet(t, v, "A", "value-a")
+	v.Close()
+	sum := fileHash(t, path)
+	r := reopen(t, path, key, Options{ReadOnly: true})
+	got, _ := r.Get("A")
+	clear(got) // the caller owns the copy
+	if mustGet(t, r, "A") != "value-a" {
+		t.Fatal("Get returned shared memory")
+	}
+	r.List()
+	r.Close()
+	if fileHash(t, path) != sum {
+		t.Fatal("a read-only open changed the file")
+	}
+}
