@@ -23,8 +23,12 @@ import (
 //     filter, then in a table of full patterns with that prefix, longest
 //     first, compared exactly.
 //   - With realistic secrets (forms of 12+ bytes) step is 5, so the common
-//     case costs a load, a multiply and a bit test per 5 bytes. A 4-byte
-//     pattern makes step 1: every position is tested, about half as fast.
+//     case costs a load, a multiply and a bit test per 5 bytes (see shape).
+//   - Patterns under 8 bytes (a short secret's forms; at most 16 of them)
+//     are kept out of the sampled tier, which they would force down to
+//     step 1, and are found with bytes.Index; a scanner merges both
+//     sources in position order. More short patterns than that go into the
+//     sampled tier after all (slower, still correct).
 //
 // Longest first yields the longest match at a position, which is all union
 // masking needs from that position. Candidates are produced in increasing
@@ -32,7 +36,7 @@ import (
 //
 // Measured against the alternatives in DESIGN-NOTES: strings.Replacer and
 // the Aho-Corasick modules both follow a pointer per input byte; this loop
-// touches a 32 KiB filter every few bytes.
+// touches a 128 KiB filter every few bytes. See BENCHMARKS.md.
 //
 // A matcher is immutable once published; Scrubber.Add builds a new one by
 // copying what changes (copy-on-write), so readers never lock.
