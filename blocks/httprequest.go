@@ -389,15 +389,22 @@ func readHTTPRequest(c *engine.Call) (*httpRequest, error) {
 	return req, nil
 }
 
-func validMethod(m string) bool {
-	for _, r := range m {
-		if r < 'A' || r > 'Z' {
-			if !strings.ContainsRune("!#$%&'*+-.^_`|~0123456789", r) {
-				return false
-			}
+// validMethod reports whether m is an upper-case HTTP token.
+func validMethod(m string) bool { return isToken(m) && strings.ToUpper(m) == m }
+
+// isToken reports whether s is an HTTP token (RFC 9110), as methods
+// and header names are.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+		if !ok {
+			return false
 		}
 	}
-	return m != ""
+	return true
 }
 
 // readHeaders reads the headers field: a JSON object of names to
@@ -414,8 +421,8 @@ func readHeaders(c *engine.Call) (http.Header, error) {
 	}
 	for name, val := range m {
 		name = strings.TrimSpace(name)
-		if name == "" {
-			return nil, &engine.FieldError{Field: "headers", Err: errors.New("empty header name")}
+		if !isToken(name) {
+			return nil, &engine.FieldError{Field: "headers", Err: fmt.Errorf("%q is not a header name", name)}
 		}
 		switch t := val.(type) {
 		case nil:

@@ -145,15 +145,17 @@ func TestHTTPUnroutedErrorFailsRun(t *testing.T) {
 func TestHTTPBadFieldsAreErrors(t *testing.T) {
 	env := newHTTPEnv(t, blocks.HTTPOptions{})
 	for name, fields := range map[string]hf{
-		"relative url":  {"url": "/just/a/path"},
-		"ftp url":       {"url": "ftp://example.com/x"},
-		"bad method":    {"url": "http://127.0.0.1:1/", "method": "GE T"},
-		"bad json body": {"url": "http://127.0.0.1:1/", "method": "POST", "bodyType": "JSON", "body": "{not json"},
-		"bad bodyType":  {"url": "http://127.0.0.1:1/", "bodyType": "xml"},
-		"bad headers":   {"url": "http://127.0.0.1:1/", "headers": `["a"]`},
-		"bad retry":     {"url": "http://127.0.0.1:1/", "retry": hf{"tries": 3}},
-		"bad size":      {"url": "http://127.0.0.1:1/", "maxResponseBytes": "lots"},
-		"missing path":  {"url": "http://127.0.0.1:1/@{payload.nope}"},
+		"relative url":      {"url": "/just/a/path"},
+		"ftp url":           {"url": "ftp://example.com/x"},
+		"bad method":        {"url": "http://127.0.0.1:1/", "method": "GE T"},
+		"bad json body":     {"url": "http://127.0.0.1:1/", "method": "POST", "bodyType": "JSON", "body": "{not json"},
+		"bad bodyType":      {"url": "http://127.0.0.1:1/", "bodyType": "xml"},
+		"bad headers":       {"url": "http://127.0.0.1:1/", "headers": `["a"]`},
+		"bad header name":   {"url": "http://127.0.0.1:1/", "headers": hf{"X Y": "1"}},
+		"header line break": {"url": "http://127.0.0.1:1/", "headers": hf{"X-Y": "a\r\nEvil: 1"}},
+		"bad retry":         {"url": "http://127.0.0.1:1/", "retry": hf{"tries": 3}},
+		"bad size":          {"url": "http://127.0.0.1:1/", "maxResponseBytes": "lots"},
+		"missing path":      {"url": "http://127.0.0.1:1/@{payload.nope}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			bp := httpBP(fields, []string{"success>ret"}, httpRet("no"))
