@@ -54,8 +54,9 @@ type HTTPOptions struct {
 	// MaxResponseBytes is the limit for blocks without the
 	// maxResponseBytes field; zero means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
-	// MaxRetryWait bounds one wait between attempts, Retry-After
-	// included; zero means DefaultRetryMaxBackoff.
+	// MaxRetryWait is the longest Retry-After a block waits for (a block
+	// whose retry.maxBackoff is longer waits up to that); a server that
+	// asks for more gets no retry. Zero means DefaultRetryMaxBackoff.
 	MaxRetryWait time.Duration
 	// UserAgent is sent unless a block sets its own; default "bp".
 	UserAgent string
@@ -63,8 +64,27 @@ type HTTPOptions struct {
 
 // HTTPRequest is the httprequest block type. It holds one resty client
 // (one connection pool) shared by every block and run of the engine, and
-// builds a second one, lazily, for blocks with insecureSkipVerify. Close
-// releases their idle connections.
+// builds a second one, lazily, for blocks with insecureSkipVerify (TLS
+// settings belong to a transport). Redirect limits travel in each
+// request's context to the shared CheckRedirect. Close releases idle
+// connections.
+//
+// Outcomes: success for a 2xx response; responseError for any other
+// status (a 3xx too when followRedirects is false), with the response as
+// result and "HTTP 404 Not Found" as message; connectionError when no
+// usable response came: refused, DNS, TLS, timeout, too many redirects,
+// or a body larger than maxResponseBytes (read through a LimitReader, so
+// never held whole); error when the fields do not make a request (bad
+// URL, method, headers or JSON body, a missing template path).
+//
+// Retries (retry field, off by default): attempts counts every try, the
+// first included; waits grow from backoff, doubling up to maxBackoff,
+// with jitter (half to all of the step); only connection errors (not
+// TLS verification, size or redirect limits), 429 and 5xx are retried,
+// and only for GET, HEAD, OPTIONS, PUT, DELETE and TRACE unless
+// retry.unsafe is true or retry.methods lists the method. Retry-After
+// on 429 and 503 is honoured up to MaxRetryWait. The block's timeout
+// bounds all attempts together; no retry starts, nor waits, past it.
 type HTTPRequest struct {
 	opts   HTTPOptions
 	client *resty.Client
@@ -206,7 +226,7 @@ func (h *HTTPRequest) Run(ctx context.Context, c *engine.Call) engine.Result {
 	if err != nil {
 		return engine.Failure(err)
 	}
-	set, err := h.readSettings(c, req.method)
+	set, err := h.readSettings(c)
 	if err != nil {
 		return engine.Failure(err)
 	}
@@ -518,7 +538,7 @@ func readBody(c *engine.Call, req *httpRequest) error {
 }
 
 // readSettings evaluates the extension fields.
-func (h *HTTPRequest) readSettings(c *engine.Call, method string) (*httpSettings, error) {
+func (h *HTTPRequest) readSettings(c *engine.Call) (*httpSettings, error) {
 	set := &httpSettings{maxBytes: h.opts.MaxResponseBytes, maxRedirects: DefaultMaxRedirects}
 	if c.Has("maxResponseBytes") {
 		v, err := c.Field("maxResponseBytes")
