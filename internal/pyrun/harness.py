@@ -128,6 +128,8 @@ class _Channel:
             self.masks.append(value)
 
     def done(self, answer):
+        if _getpid() != self.owner:
+            return  # a process forked by the block ran off its end: not the answer
         with self.lock:
             if self.closed:
                 return

@@ -487,6 +487,17 @@ if pid == 0:
     os._exit(0)
 print("parent")
 set_output(pid)`,
+			"fork-fallthrough": `
+import os, time
+pid = os.fork()
+if pid == 0:
+    set_output("from the grandchild")
+    state["who"] = "grandchild"
+    time.sleep(0.05)
+else:
+    time.sleep(0.3)
+    set_output(pid)
+`,
 			"fork-print": `
 import os, time
 pid = os.fork()
