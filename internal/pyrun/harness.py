@@ -168,6 +168,8 @@ class _Text(io.TextIOBase):
     encoding = "utf-8"
     errors = "backslashreplace"
     newlines = None
+    line_buffering = True
+    mode = "w"
 
     def __init__(self, chan, kind, fd, name):
         self._chan = chan
@@ -205,6 +207,9 @@ class _Text(io.TextIOBase):
 
     def flush(self):
         self._chan.flush(self._kind)
+
+    def reconfigure(self, **_):
+        pass  # always UTF-8, by line
 
 
 def _read_all(fd):

@@ -218,6 +218,7 @@ print("partial", end="")
 print("eight", file=sys.stderr)
 print("ni", end="")
 print("ne")
+sys.stdout.reconfigure(encoding="utf-8")
 print("tail", end="")
 `})
 		var got []string
