@@ -334,8 +334,15 @@ func (r *Runner) Run(ctx context.Context, req *Request, h Handler) (*Response, e
 			if !errors.Is(err, errServerLost) {
 				return resp, err
 			}
-			// The server died before forking this block: run it fresh;
-			// the next block restarts the server.
+			// The server died (or could not fork) before this block was
+			// handed to a child: run it fresh; the next block restarts
+			// the server.
+			r.mu.Lock()
+			closed := r.closed
+			r.mu.Unlock()
+			if closed {
+				return nil, ErrClosed
+			}
 		} else if ctx.Err() != nil {
 			return nil, fmt.Errorf("python block cancelled: %w", ctx.Err())
 		}
