@@ -140,28 +140,7 @@ func (c *Call) Field(name string) (any, error) {
 	if err != nil {
 		return nil, &FieldError{Field: name, Err: err}
 	}
-	if fv.kind == FieldExpr {
-		return c.evalExprResult(name, v)
-	}
 	return v, nil
-}
-
-// evalExprResult evaluates the text an expression field's templates made.
-func (c *Call) evalExprResult(name string, v any) (any, error) {
-	src, ok := v.(string)
-	if !ok || c.n.fields[name].tmpl == nil || len(c.n.fields[name].tmpl.parts) == 1 && c.n.fields[name].tmpl.parts[0].src == c.n.fields[name].tmpl.src {
-		return v, nil
-	}
-	ev, err := cachedExpr(src, c.r.prog.bp)
-	if err != nil {
-		return nil, &FieldError{Field: name, Err: err}
-	}
-	s := scope{c: c, field: name}
-	out, err := ev.eval(&s)
-	if err != nil {
-		return nil, &FieldError{Field: name, Err: err}
-	}
-	return out, nil
 }
 
 // String evaluates a field as text: "" when unset, non-strings as JSON.

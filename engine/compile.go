@@ -208,9 +208,18 @@ func compileValue(v any, kind FieldKind, opts compileOptions) (*fieldValue, erro
 			fv.lit = t
 			return fv, nil
 		}
-		if kind == FieldExpr && !strings.Contains(t, "@{") {
-			ev, err := compileExpr(t, opts)
+		if kind == FieldExpr {
+			var ev evaluator
+			var err error
+			if strings.Contains(t, "@{") {
+				ev, err = compileTemplatedExpr(t, opts)
+			} else {
+				ev, err = compileExpr(t, opts)
+			}
 			if err != nil {
+				if te, ok := err.(*TemplateError); ok {
+					return nil, te
+				}
 				return nil, &TemplateError{Line: 1, Column: 1, Message: err.Error()}
 			}
 			fv.tmpl = &Template{src: t, parts: []part{{ev: ev, src: t}}}

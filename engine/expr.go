@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/expr-lang/expr"
@@ -234,7 +235,7 @@ func (e *exprEval) eval(s *scope) (any, error) {
 	env := envPool.Get().(map[string]any)
 	defer func() { clear(env); envPool.Put(env) }()
 	for _, name := range e.names {
-		v, ok := s.lookup(name)
+		v, ok := s.lookupBound(name)
 		if !ok {
 			if _, err := s.missing(e.src, fmt.Sprintf("no name %q", name)); err != nil {
 				return nil, err
@@ -291,32 +292,47 @@ func firstLine(s string) string {
 	return s
 }
 
-// exprCache holds expressions that only exist at run time (the text an
-// ifelse field's templates produced), so each distinct text compiles once.
-var exprCache sync.Map // exprCacheKey -> *exprEval or error
-
-type exprCacheKey struct {
-	src   string
-	loose bool
+// templatedExpr is an expression field that holds @{...} templates
+// (`@{payload.city} == "Paris"`). Each template becomes a variable of the
+// expression, bound to the template's value at run time, so the field
+// compiles once, and no value can change the expression's meaning.
+type templatedExpr struct {
+	expr  *exprEval
+	parts []part // the templates, in order: variable __tN is parts[N]
 }
 
-func cachedExpr(src string, bp *Blueprint) (*exprEval, error) {
-	key := exprCacheKey{src, bp.Format == FormatWriter}
-	if v, ok := exprCache.Load(key); ok {
-		if err, isErr := v.(error); isErr {
+func compileTemplatedExpr(src string, opts compileOptions) (*templatedExpr, error) {
+	tmpl, err := parseTemplate(src, opts)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	t := &templatedExpr{}
+	for _, p := range tmpl.parts {
+		if p.ev == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		fmt.Fprintf(&b, " __t%d ", len(t.parts))
+		t.parts = append(t.parts, p)
+	}
+	e, err := compileExpr(b.String(), opts)
+	if err != nil {
+		return nil, &TemplateError{Line: 1, Column: 1, Message: err.Error()}
+	}
+	t.expr = e
+	return t, nil
+}
+
+func (t *templatedExpr) eval(s *scope) (any, error) {
+	values := make([]any, len(t.parts))
+	for i, p := range t.parts {
+		v, err := p.ev.eval(s)
+		if err != nil {
 			return nil, err
 		}
-		return v.(*exprEval), nil
+		values[i] = v
 	}
-	// Text made at run time may hold values of the run: it must not name
-	// the vault or the environment, which compile-time checks guard.
-	ev, err := compileExpr(src, compileOptions{loose: key.loose})
-	if err == nil && len(ev.secrets) > 0 {
-		err = errVaultUse
-	}
-	if err != nil {
-		return nil, fmt.Errorf("expression made by the field's templates: %w", err)
-	}
-	exprCache.Store(key, ev)
-	return ev, nil
+	bound := &scope{c: s.c, field: s.field, bound: values}
+	return t.expr.eval(bound)
 }

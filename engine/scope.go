@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // scope resolves the names a template can use, in SPEC order: payload,
@@ -12,6 +14,18 @@ type scope struct {
 	c *Call
 	// field is the field being evaluated, for messages and warnings.
 	field string
+	// bound are the values of a templated expression's __tN variables.
+	bound []any
+}
+
+// lookupBound resolves a templated expression's own variables, then names.
+func (s *scope) lookupBound(name string) (any, bool) {
+	if s.bound != nil && strings.HasPrefix(name, "__t") {
+		if i, err := strconv.Atoi(name[3:]); err == nil && i >= 0 && i < len(s.bound) {
+			return s.bound[i], true
+		}
+	}
+	return s.lookup(name)
 }
 
 // lookup finds a top-level name. vault is not a value: it is handled by

@@ -216,3 +216,26 @@ func TestVaultReadsAndAudit(t *testing.T) {
 		}
 	}
 }
+
+func TestIfElseExpressionWithTemplates(t *testing.T) {
+	env := newEnv(t)
+	p := env.compile(t, bp("if",
+		blk("if", "ifelse", f{"expression": `@{payload.city} == "Paris" && len(@{payload.tags}) > 1`}, "true>yes", "false>no"),
+		blk("yes", "returnvalue", f{"value": "yes"}),
+		blk("no", "returnvalue", f{"value": "no"}),
+	))
+	for _, tc := range []struct {
+		payload map[string]any
+		want    string
+	}{
+		{map[string]any{"city": "Paris", "tags": []any{"a", "b"}}, "yes"},
+		{map[string]any{"city": "Oslo", "tags": []any{"a", "b"}}, "no"},
+		// A value is a value, never expression text.
+		{map[string]any{"city": `x" || true || "`, "tags": []any{"a", "b"}}, "no"},
+	} {
+		res, _ := env.run(t, p, engine.RunOptions{Payload: tc.payload})
+		if res.Return != tc.want {
+			t.Errorf("payload %v: got %v (%v), want %s", tc.payload, res.Return, res.Err, tc.want)
+		}
+	}
+}
