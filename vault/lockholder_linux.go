@@ -49,5 +49,8 @@ func lockHolders(path string) string {
 		}
 		holders = append(holders, fmt.Sprintf("pid %d (%s) holds a %s lock", pid, name, kind))
 	}
+	if len(holders) > 4 {
+		holders = append(holders[:4], fmt.Sprintf("and %d more", len(holders)-4))
+	}
 	return strings.Join(holders, ", ")
 }
