@@ -14,8 +14,11 @@ import (
 type RotateOptions struct {
 	// Reencrypt also replaces the data key and reseals every value under
 	// the new one (same versions and times). Without it only the wrapping of
-	// the data key changes, which is what a leaked master key calls for; a
-	// leaked data key (a memory dump of a run) calls for Reencrypt.
+	// the data key changes: enough when the old master key leaked but no
+	// copy of the vault file did. Whoever holds the old key and an old copy
+	// of the file can unwrap the old data key, and without Reencrypt that
+	// key still opens today's values; so if the file may have leaked too, or
+	// the data key itself (a memory dump of a run), use Reencrypt.
 	Reencrypt bool
 
 	// KeyFile, when set, is the key file that must hold the new key once the

@@ -27,6 +27,10 @@ under it; with --reencrypt a new data key is made too and every value is
 resealed. Either way it is one transaction: killed at any point, the vault
 opens with the old key or the new one.
 
+Re-wrapping is enough when the old key leaked but no copy of the vault file
+did. If a copy may have leaked too, use --reencrypt: the old key unwraps the
+old copy's data key, which without --reencrypt still opens today's values.
+
 The new key is, first found: --new-key-file F, $BP_VAULT_NEW_KEY (base64),
 $BP_VAULT_NEW_PASSPHRASE, else a new random key.
 
