@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -143,7 +145,7 @@ func (s *valueSource) read(cmd *cobra.Command, name string) ([]byte, error) {
 		in := cmd.InOrStdin()
 		if file, ok := in.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "Value for %s (input hidden): ", name)
-			v, err := term.ReadPassword(int(file.Fd()))
+			v, err := readHidden(int(file.Fd()), cmd.ErrOrStderr())
 			fmt.Fprintln(cmd.ErrOrStderr())
 			if err != nil {
 				return nil, withCode(exitUsage, fmt.Errorf("reading the value from the terminal: %w", err))
@@ -167,6 +169,31 @@ func (s *valueSource) read(cmd *cobra.Command, name string) ([]byte, error) {
 		return nil, withCode(exitUsage, fmt.Errorf("the value of %s is empty; nothing stored", name))
 	}
 	return value, nil
+}
+
+// readHidden reads a line from the terminal fd without echo. Ctrl-C while
+// typing must not leave the user's terminal with echo off, as dying inside
+// term.ReadPassword would: the terminal state is restored first.
+func readHidden(fd int, stderr io.Writer) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-sigs:
+			term.Restore(fd, state)
+			fmt.Fprintln(stderr)
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	return term.ReadPassword(fd)
 }
 
 // warnShort says what SPEC section 8 means for a short value: it is stored,

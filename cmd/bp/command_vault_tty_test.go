@@ -89,3 +89,40 @@ func TestVaultCLISetFromTerminal(t *testing.T) {
 		t.Fatalf("stored %q, want %q", r.stdout, typed)
 	}
 }
+
+// TestVaultCLISetInterrupted presses Ctrl-C while 'bp vault set' waits for
+// hidden input: bp exits 130 and the terminal has its echo back.
+func TestVaultCLISetInterrupted(t *testing.T) {
+	e, _, _ := vaultEnv(t)
+	wantCode(t, e.run("", "vault", "init"), 0)
+	master, slave := openPTY(t)
+	defer master.Close()
+	cmd := exec.Command(bpBinary, "vault", "set", "TYPED")
+	cmd.Env, cmd.Dir = e.vars, e.home
+	cmd.Stdin, cmd.Stderr, cmd.Stdout = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer slave.Close() // kept open so the terminal state can be read after bp exits
+	go io.Copy(io.Discard, master)
+	echoOn := func() bool {
+		tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+		return err == nil && tio.Lflag&unix.ECHO != 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for echoOn() {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("bp never turned terminal echo off")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d after Ctrl-C, want 130", code)
+	}
+	if !echoOn() {
+		t.Fatal("terminal echo left off after Ctrl-C")
+	}
+}
