@@ -45,7 +45,9 @@ func wantCode(t *testing.T, r bpResult, code int) {
 	}
 }
 
-// noLeak fails if value shows up in anything a command printed or was given.
+// noLeak fails if value shows up in anything a command printed or was given
+// (argv, and the environment, except for the one --from-env run whose
+// variable the user set on purpose).
 func noLeak(t *testing.T, e *bpEnv, r bpResult, value string) {
 	t.Helper()
 	forms := []string{value, base64.StdEncoding.EncodeToString([]byte(value))}
@@ -55,6 +57,9 @@ func noLeak(t *testing.T, e *bpEnv, r bpResult, value string) {
 		}
 		if strings.Contains(strings.Join(r.args, "\x00"), f) {
 			t.Fatalf("value in argv of bp %s", strings.Join(r.args, " "))
+		}
+		if strings.Contains(strings.Join(e.vars, "\x00"), f) {
+			t.Fatalf("value in the environment of bp %s", strings.Join(r.args, " "))
 		}
 	}
 }
