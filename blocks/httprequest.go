@@ -499,7 +499,14 @@ func readBody(c *engine.Call, req *httpRequest) error {
 	default:
 		return &engine.FieldError{Field: "bodyType", Err: fmt.Errorf("%q is neither text nor JSON", bodyType)}
 	}
-	v, err := c.Field("body")
+	// JSON text gets its inserted values JSON-escaped, so a value with
+	// quotes in it keeps the body valid.
+	var v any
+	if isJSON {
+		v, err = c.JSONText("body")
+	} else {
+		v, err = c.Field("body")
+	}
 	if err != nil || v == nil {
 		return err
 	}

@@ -58,12 +58,13 @@ func (c *Call) invoke(ctx context.Context) (res Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			res = Failure(fmt.Errorf("panic in block %s (%s): %v", c.n.spec.ID, c.n.ts.Name, p))
+			res.Outcome = c.errorOutcome(res.Outcome)
 			c.Output("stderr", string(debug.Stack()))
 		}
 	}()
 	timeout, err := c.timeout()
 	if err != nil {
-		return Failure(err)
+		return Result{Outcome: c.errorOutcome("error"), Err: err}
 	}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -78,6 +79,7 @@ func (c *Call) invoke(ctx context.Context) (res Result) {
 			res.Outcome = "success"
 		}
 	}
+	res.Outcome = c.errorOutcome(res.Outcome)
 	if res.Err != nil && ctx.Err() != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(res.Err, cause) {
 			var te *TimeoutError
@@ -87,9 +89,23 @@ func (c *Call) invoke(ctx context.Context) (res Result) {
 		}
 	}
 	if !c.n.ts.HasOutcome(res.Outcome) {
-		res = Failure(fmt.Errorf("block type %s returned unknown outcome %q", c.n.ts.Name, res.Outcome))
+		res = Result{Outcome: c.errorOutcome("error"), Err: fmt.Errorf("block type %s returned unknown outcome %q", c.n.ts.Name, res.Outcome)}
 	}
 	return res
+}
+
+// errorOutcome maps the generic "error" (of Failure, a panic, a bad
+// timeout) to the type's own error outcome when "error" is not one of its
+// outcomes, so that a failure can never pass for a success.
+func (c *Call) errorOutcome(outcome string) string {
+	ts := c.n.ts
+	if outcome != "error" || ts.HasOutcome("error") && ts.IsErrorOutcome("error") {
+		return outcome
+	}
+	if len(ts.ErrorOutcomes) > 0 {
+		return ts.ErrorOutcomes[0]
+	}
+	return outcome
 }
 
 // timeout is the block's timeout field, else its type's default.
@@ -135,8 +151,24 @@ func (c *Call) Field(name string) (any, error) {
 	if !ok {
 		return nil, nil
 	}
+	return c.eval(name, fv, fv.kind == FieldJSON)
+}
+
+// JSONText evaluates a field whose text is JSON (whatever the field's
+// kind), inserting values JSON-escaped, and returns the result unparsed:
+// for fields that are JSON only for some blocks (an HTTP body with
+// bodyType JSON).
+func (c *Call) JSONText(name string) (any, error) {
+	fv, ok := c.n.fields[name]
+	if !ok {
+		return nil, nil
+	}
+	return c.eval(name, fv, true)
+}
+
+func (c *Call) eval(name string, fv *fieldValue, jsonText bool) (any, error) {
 	s := scope{c: c, field: name}
-	v, err := fv.eval(&s)
+	v, err := fv.eval(&s, jsonText)
 	if err != nil {
 		return nil, &FieldError{Field: name, Err: err}
 	}

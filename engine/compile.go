@@ -231,6 +231,11 @@ func compileValue(v any, kind FieldKind, opts compileOptions) (*fieldValue, erro
 		}
 		fv.tmpl = tmpl
 	case map[string]any:
+		// Each string of a structured value is a field of its own: it is
+		// not JSON text, so nothing inserted into it is JSON-escaped.
+		if kind == FieldJSON {
+			kind = FieldText
+		}
 		fv.m = make(map[string]*fieldValue, len(t))
 		for k, x := range t {
 			c, err := compileValue(x, kind, opts)
@@ -242,6 +247,9 @@ func compileValue(v any, kind FieldKind, opts compileOptions) (*fieldValue, erro
 		}
 		sort.Strings(fv.keys)
 	case []any:
+		if kind == FieldJSON {
+			kind = FieldText
+		}
 		for _, x := range t {
 			c, err := compileValue(x, kind, opts)
 			if err != nil {
@@ -255,15 +263,16 @@ func compileValue(v any, kind FieldKind, opts compileOptions) (*fieldValue, erro
 	return fv, nil
 }
 
-// eval evaluates a compiled field value.
-func (fv *fieldValue) eval(s *scope) (any, error) {
+// eval evaluates a compiled field value. jsonText inserts values into
+// the field's text JSON-escaped.
+func (fv *fieldValue) eval(s *scope, jsonText bool) (any, error) {
 	switch {
 	case fv.tmpl != nil:
-		return fv.tmpl.execute(s, fv.kind == FieldJSON)
+		return fv.tmpl.execute(s, jsonText)
 	case fv.m != nil:
 		out := make(map[string]any, len(fv.m))
 		for _, k := range fv.keys {
-			v, err := fv.m[k].eval(s)
+			v, err := fv.m[k].eval(s, false)
 			if err != nil {
 				return nil, err
 			}
@@ -273,7 +282,7 @@ func (fv *fieldValue) eval(s *scope) (any, error) {
 	case fv.list != nil:
 		out := make([]any, len(fv.list))
 		for i, c := range fv.list {
-			v, err := c.eval(s)
+			v, err := c.eval(s, false)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -314,5 +315,25 @@ func TestNamedTriggerStartsOnlyItsBranch(t *testing.T) {
 	res, _ = env.run(t, p, engine.RunOptions{Trigger: "nope"})
 	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), `no block "nope"`) {
 		t.Errorf("unknown trigger: %s %v", res.Status, res.Err)
+	}
+}
+
+// picky is a type whose only error outcome is not called "error".
+type picky struct{}
+
+func (picky) Spec() *engine.TypeSpec {
+	return &engine.TypeSpec{Name: "picky", Outcomes: []string{"ok", "bad"}, ErrorOutcomes: []string{"bad"}}
+}
+func (picky) Run(ctx context.Context, c *engine.Call) engine.Result {
+	return engine.Failure(errors.New("generic failure"))
+}
+
+func TestGenericFailureNeverPassesForSuccess(t *testing.T) {
+	env := newEnv(t)
+	env.reg.Register(picky{})
+	p := env.compile(t, bp("picky", blk("p", "picky", nil, "ok>after"), blk("after", "noop", nil)))
+	res, rec := env.run(t, p, engine.RunOptions{})
+	if res.Status != engine.StatusFailed || rec.statuses()["p"] != engine.StatusFailed {
+		t.Fatalf("status %s (%v), block %s", res.Status, res.Err, rec.statuses()["p"])
 	}
 }

@@ -239,3 +239,15 @@ func TestIfElseExpressionWithTemplates(t *testing.T) {
 		}
 	}
 }
+
+func TestStructuredValueInJSONFieldIsNotEscaped(t *testing.T) {
+	env := newEnv(t)
+	p := env.compile(t, bp("j",
+		blk("p", "parsejson", f{"plainText": map[string]any{"q": "v=@{payload.quote}"}}, "success>r"),
+		blk("r", "returnvalue", f{"value": "@{result.q}"}),
+	))
+	res, _ := env.run(t, p, engine.RunOptions{Payload: map[string]any{"quote": `a"b\c`}})
+	if res.Return != `v=a"b\c` {
+		t.Fatalf("got %#v (%v)", res.Return, res.Err)
+	}
+}
