@@ -1,7 +1,6 @@
 package scrub
 
 import (
-	"bytes"
 	"math/bits"
 	"slices"
 	"sync/atomic"
@@ -59,11 +58,9 @@ type matcher struct {
 	table *table
 
 	// short holds the patterns under shortLen bytes, at most maxShort of
-	// them, found with bytes.Index (SIMD) instead of letting one short
-	// secret shrink the step for every pattern (a 4-byte pattern in the
-	// sampled tier means step 1, a third of the speed). With more short
-	// patterns than that, all patterns live in the sampled tier (allInTier).
-	short     [][]byte
+	// them (see shortTier). With more short patterns than that, all
+	// patterns live in the sampled tier (allInTier): slower, still correct.
+	short     *shortTier
 	allInTier bool
 
 	// pre[r] is a bitmap of the hashes of the first r bytes of every pattern,
@@ -119,7 +116,7 @@ const (
 	preBits  = 12                 // 4096-bit prefix bitmaps
 	maxStep  = 8                  // sampling step cap
 	shortLen = 8                  // patterns shorter than this are short
-	maxShort = 16                 // at most this many short patterns by bytes.Index
+	maxShort = 16                 // at most this many in the short tier
 )
 
 // bloom is a blocked Bloom filter: each key sets two bits in one 64-bit
@@ -224,10 +221,12 @@ func buildMatcher(pats []string) *matcher {
 	}
 	m := buildTier(long)
 	m.allInTier = allIn
+	var sb [][]byte
 	for _, p := range short {
-		m.short = append(m.short, []byte(p))
+		sb = append(sb, []byte(p))
 		m.maxLen = max(m.maxLen, len(p))
 	}
+	m.short = newShortTier(sb)
 	return m
 }
 
@@ -268,7 +267,7 @@ func (m *matcher) with(all, pats []string) *matcher {
 			long = append(long, p)
 		}
 	}
-	if len(m.short)+len(short) > maxShort {
+	if m.shortCount()+len(short) > maxShort {
 		return buildMatcher(all) // too many short patterns: all into the tier
 	}
 	if len(long) > 0 && m.npat == 0 {
@@ -282,11 +281,15 @@ func (m *matcher) with(all, pats []string) *matcher {
 	}
 	n := *m
 	if len(short) > 0 {
-		n.short = slices.Clip(m.short) // append must copy, not share
+		var sb [][]byte
+		if m.short != nil {
+			sb = slices.Clone(m.short.pats)
+		}
 		for _, p := range short {
-			n.short = append(n.short, []byte(p))
+			sb = append(sb, []byte(p))
 			n.maxLen = max(n.maxLen, len(p))
 		}
+		n.short = newShortTier(sb)
 	}
 	if len(long) == 0 {
 		return &n
@@ -357,74 +360,50 @@ func (m *matcher) next(text []byte, i int, final bool) (int, int) {
 	return sc.next(i)
 }
 
-// scanner merges the sampled tier and the short patterns into one stream
-// of events in position order. It caches the next event of each source, so
-// a scan that calls next with increasing i stays linear.
+// scanner merges the sampled tier and the short tier into one stream of
+// events in position order. It caches the next event of each, so a scan
+// that calls next with increasing i stays linear.
 type scanner struct {
-	m     *matcher
-	text  []byte
-	final bool
-	tp    int           // next tier event at or after the last i (or -1)
-	te    int           // its end
-	sp    [maxShort]int // next occurrence of each short pattern (or -1)
+	m      *matcher
+	text   []byte
+	final  bool
+	tp, te int // next sampled-tier event at or after the last i (tp -1: none yet)
+	sp, se int // next short-tier event, likewise
 }
 
 func (m *matcher) scanner(text []byte, final bool) scanner {
-	sc := scanner{m: m, text: text, final: final, tp: -1}
-	for k := range m.short {
-		sc.sp[k] = -1
+	return scanner{m: m, text: text, final: final, tp: -1, sp: -1}
+}
+
+// shortCount is the number of patterns in the short tier.
+func (m *matcher) shortCount() int {
+	if m.short == nil {
+		return 0
 	}
-	return sc
+	return len(m.short.pats)
 }
 
 // next is matcher.next for increasing i.
 func (sc *scanner) next(i int) (int, int) {
-	m, text, n := sc.m, sc.text, len(sc.text)
+	n := len(sc.text)
 	if sc.tp < i {
-		sc.tp, sc.te = m.nextTier(text, i, sc.final)
+		sc.tp, sc.te = sc.m.nextTier(sc.text, i, sc.final)
 	}
-	best := sc.tp
-	for k, p := range m.short {
-		if sc.sp[k] < i {
-			sc.sp[k] = indexShort(text, i, p, sc.final)
-		}
-		best = min(best, sc.sp[k])
+	if sc.sp < i {
+		sc.sp, sc.se = sc.m.short.next(sc.text, i, sc.final)
 	}
-	if best >= n {
+	switch {
+	case sc.tp < sc.sp:
+		return sc.tp, sc.te
+	case sc.sp < sc.tp:
+		return sc.sp, sc.se
+	case sc.tp >= n:
 		return n, 0
+	case sc.te == undecided || sc.se == undecided:
+		return sc.tp, undecided // either could still grow
+	default:
+		return sc.tp, max(sc.te, sc.se)
 	}
-	end := 0
-	if sc.tp == best {
-		if sc.te == undecided {
-			return best, undecided
-		}
-		end = sc.te
-	}
-	for k, p := range m.short {
-		if sc.sp[k] == best {
-			if best+len(p) > n {
-				return best, undecided // only a prefix fits: wait for more
-			}
-			end = max(end, best+len(p))
-		}
-	}
-	return best, end
-}
-
-// indexShort returns the first position >= i where p occurs in text, or,
-// unless final, where text ends with a proper prefix of p; else len(text).
-func indexShort(text []byte, i int, p []byte, final bool) int {
-	if k := bytes.Index(text[i:], p); k >= 0 {
-		return i + k
-	}
-	if !final {
-		for q := max(i, len(text)-len(p)+1); q < len(text); q++ {
-			if bytes.HasPrefix(p, text[q:]) {
-				return q
-			}
-		}
-	}
-	return len(text)
 }
 
 // nextTier is next for the sampled tier alone.

@@ -88,7 +88,7 @@ func (s *Scrubber) addPatterns(pats []string) {
 // Len returns the number of distinct patterns registered (forms included).
 func (s *Scrubber) Len() int {
 	m := s.m.Load()
-	return m.npat + len(m.short)
+	return m.npat + m.shortCount()
 }
 
 // Bytes returns b with every pattern masked. If nothing matches it returns
