@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/expr-lang/expr"
+
 	"github.com/bprun/bp/engine"
 )
 
@@ -119,4 +121,17 @@ func (t *templateBench) Run(ctx context.Context, c *engine.Call) engine.Result {
 	}
 	t.b.StopTimer()
 	return engine.Success(nil)
+}
+
+// BenchmarkExprCompileEachTime is the obvious alternative to compiling
+// once at load: expr-lang compiling the expression at every evaluation.
+func BenchmarkExprCompileEachTime(b *testing.B) {
+	env := map[string]any{"payload": map[string]any{"user": map[string]any{"name": "Ada", "age": 36.0}}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		out, err := expr.Eval("payload.user.age >= 18 && payload.user.name != ''", env)
+		if err != nil || out != true {
+			b.Fatal(out, err)
+		}
+	}
 }
