@@ -34,10 +34,7 @@ func canaryForms(s string) []string {
 			out = append(out, enc.EncodeToString(whole))
 		}
 	}
-	for _, line := range regexp.MustCompile(`\r?\n`).Split(s, -1) {
-		out = append(out, line)
-	}
-	return out
+	return append(out, regexp.MustCompile(`\r?\n`).Split(s, -1)...)
 }
 
 func assertNoCanary(t *testing.T, where, text string) {

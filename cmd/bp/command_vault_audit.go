@@ -1,26 +1,64 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bprun/bp/vault"
 )
 
-// newVaultAuditCmd points to where the audit trail lives: which run read
-// which secret is recorded with each run, not in the vault (runs open it
-// read-only).
+// newVaultAuditCmd shows which runs read which secrets. The records live in
+// the run history, written with each run: runs open the vault read-only,
+// so that many can share it, and never write to it.
 func newVaultAuditCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "audit",
-		Short: "Where to find which runs used which secrets",
-		Long: `The vault records no reads: runs open it read-only so that many can share it.
-Which secrets a run used is kept in the run history, with the run.`,
-		Example: `  bp runs list
-  bp runs show RUN_ID`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "Audit records of secret use live in the run history: see 'bp runs list' and 'bp runs show ID'.")
-			return nil
+	var historyPath string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "audit [NAME]",
+		Short: "Show which runs and blocks read a secret (never its value)",
+		Long: `Show the secret reads recorded by runs: which secret, which run, which
+blueprint and block, and when. Records hold names only, never values. They are
+kept in the run history (--history, $BP_HISTORY, else
+$XDG_DATA_HOME/bp/history.db), written with each run.`,
+		Example: `  bp vault audit
+  bp vault audit WEATHER_KEY
+  bp vault audit WEATHER_KEY --json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+				if !vault.ValidName(name) {
+					return withCode(exitUsage, fmt.Errorf("%q: %w", name, vault.ErrInvalidName))
+				}
+			}
+			h, err := openHistory(historyPath)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			records, err := h.Audit(name)
+			if err != nil {
+				return withCode(exitRunFailed, err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(records)
+			}
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SECRET\tTIME\tRUN\tBLUEPRINT\tBLOCK")
+			for _, a := range records {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Secret, a.Time.Local().Format(time.DateTime), a.Run, a.Blueprint, a.Block)
+			}
+			return w.Flush()
 		},
 	}
+	cmd.Flags().StringVar(&historyPath, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the records as JSON")
+	return cmd
 }
