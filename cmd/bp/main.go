@@ -38,8 +38,8 @@ func withCode(code int, err error) error {
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "bp",
-		Short:         "Run blueprints with an encrypted vault, leaking no secret",
+		Use:   "bp",
+		Short: "Run blueprints with an encrypted vault, leaking no secret",
 		Long: `bp runs blueprints: graphs of HTTP request, Python code and other blocks,
 written as native YAML or as Writer Agent Builder .wf files. Fields are
 templates; @{vault.NAME} reads a secret from an encrypted vault at run time,
