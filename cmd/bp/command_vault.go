@@ -199,8 +199,11 @@ func readHidden(fd int, stderr io.Writer) ([]byte, error) {
 // warnShort says what SPEC section 8 means for a short value: it is stored,
 // but run output cannot mask it alone.
 func warnShort(cmd *cobra.Command, name string, value []byte) {
-	if len(value) < 4 {
+	switch {
+	case len(value) < 4:
 		fmt.Fprintf(cmd.ErrOrStderr(), "bp: warning: %s is %d bytes long; values shorter than 4 bytes are not masked in run output\n", name, len(value))
+	case len(bytes.TrimSpace(value)) == 0:
+		fmt.Fprintf(cmd.ErrOrStderr(), "bp: warning: %s is only whitespace; masking it will mask such whitespace everywhere in run output\n", name)
 	}
 }
 
