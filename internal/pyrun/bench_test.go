@@ -75,6 +75,31 @@ func BenchmarkBlocks40(b *testing.B) {
 	}
 }
 
+// BenchmarkBlockIdle is the latency of one block when the runner is idle
+// (a warm spare child is waiting): a blueprint's single code block.
+func BenchmarkBlockIdle(b *testing.B) {
+	r, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	if err := r.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	req := &Request{Code: "set_output(1)", Timeout: time.Minute}
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		time.Sleep(20 * time.Millisecond) // let the server fork and warm the next spare
+		start := time.Now()
+		if _, err := r.Run(ctx, req, nil); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/block")
+}
+
 // BenchmarkForkFloor measures, for reference, what the machine charges for
 // the bare minimum of a fresh process per block: os.fork + os._exit +
 // waitpid in a loop inside one Python process (importing what the server

@@ -179,9 +179,12 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 	var pid int
 	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		sp, err := srv.take(ctx, start, req.Timeout)
+		sp, replace, err := srv.take(ctx, start, req.Timeout)
 		if err != nil {
 			return nil, err
+		}
+		if replace {
+			defer srv.request(1) // after the block: see take
 		}
 		c.update(func(c *child) { c.pid = sp.pid })
 		srv.register(sp.pid, c)

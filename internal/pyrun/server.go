@@ -214,18 +214,22 @@ func (s *server) handle(msg string, fds []int) {
 	}
 }
 
-// take returns a spare child, asking the server for its replacement. A
-// block's timeout (from start) includes waiting for its child.
-func (s *server) take(ctx context.Context, start time.Time, timeout time.Duration) (spareProc, error) {
-	s.request(1)
+// take returns a spare child. When it took one that was ready, replace is
+// set: the caller asks for its replacement (request(1)) once the block is
+// done, so that the server's fork does not compete with the block for the
+// CPU. When none was ready, take asks for one itself and waits. A block's
+// timeout (from start) includes waiting for its child.
+func (s *server) take(ctx context.Context, start time.Time, timeout time.Duration) (sp spareProc, replace bool, err error) {
 	select {
 	case sp := <-s.spares:
 		if sp.pid < 0 {
-			return sp, errServerLost
+			s.request(1)
+			return sp, false, errServerLost
 		}
-		return sp, nil
+		return sp, true, nil
 	default:
 	}
+	s.request(1)
 	var expired <-chan time.Time
 	if timeout > 0 {
 		t := time.NewTimer(time.Until(start.Add(timeout)))
@@ -234,16 +238,16 @@ func (s *server) take(ctx context.Context, start time.Time, timeout time.Duratio
 	}
 	select {
 	case <-expired:
-		return spareProc{}, fmt.Errorf("%w after %v", ErrTimeout, timeout)
+		return spareProc{}, false, fmt.Errorf("%w after %v", ErrTimeout, timeout)
 	case sp := <-s.spares:
 		if sp.pid < 0 {
-			return sp, errServerLost
+			return sp, false, errServerLost
 		}
-		return sp, nil
+		return sp, false, nil
 	case <-s.dead:
-		return spareProc{}, errServerLost
+		return spareProc{}, false, errServerLost
 	case <-ctx.Done():
-		return spareProc{}, fmt.Errorf("python block cancelled: %w", ctx.Err())
+		return spareProc{}, false, fmt.Errorf("python block cancelled: %w", ctx.Err())
 	}
 }
 
