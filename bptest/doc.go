@@ -1,0 +1,96 @@
+// Package bptest runs golden-file tests of blueprints (SPEC section 10),
+// offline: a fake vault, recorded HTTP exchanges, and a golden run
+// summary to compare with. `bp test` and a Go test with one call,
+// bptest.Run(t, "."), run the same cases.
+//
+// # Layout
+//
+// A test case sits beside its blueprint. For NAME.bp.yaml (or .bp.yml,
+// .bp.json):
+//
+//	NAME.bp.yaml
+//	testdata/NAME/case.yaml      the case "NAME"
+//	testdata/NAME/golden.json
+//	testdata/NAME/CASE/case.yaml the case "NAME/CASE" (any number of these)
+//	testdata/NAME/CASE/golden.json
+//
+// Both forms may be used together. A directory is searched recursively as
+// blueprints.Load searches it (hidden directories, testdata and
+// node_modules are not entered); the case name is the blueprint file's
+// path from that directory, without its suffix, then "/CASE" for the
+// cases of subdirectories. Only native blueprint files have cases.
+//
+// The blueprints a case can call with runblueprint are those Load finds in
+// the directory given (for a file, the directory that holds it).
+//
+// # case.yaml
+//
+//	blueprint: weather          # key, when the file holds several (default: its only one)
+//	trigger: start              # optional: the trigger block to start at
+//	payload: {city: Paris}      # any YAML value; numbers become JSON numbers
+//	context: {...}              # optional: @{context}
+//	timeout: 30s                # bound on the run (default 1m)
+//	env: {REGION: eu}           # the environment blueprints see through env: (nothing else)
+//	vault:                      # the fake vault: NAME → value (strings)
+//	  WEATHER_KEY: fake-key-123
+//	http:                       # recorded exchanges, served instead of the network
+//	  - request:
+//	      method: GET           # default GET; "*" for any
+//	      url: http://weather.test/weather?city=Paris   # exact (query order does not matter)
+//	      # urlPattern: '^http://weather\.test/.*'      # or a Go regexp, matched against the whole URL
+//	      headers: {Authorization: Bearer fake-key-123} # optional: these must be present, with these values
+//	      body: ...             # optional: a string matches the body exactly; any other
+//	                            # YAML value matches a JSON body with the same value
+//	    response:
+//	      status: 200           # default 200
+//	      headers: {X-Rate: "10"}
+//	      body: {temp_c: 21.5}  # a string is sent as is; any other value as JSON
+//	                            # (with Content-Type: application/json unless set)
+//	      # error: connection refused   # instead: the request fails (connectionError)
+//	    repeat: true            # optional: may be used any number of times
+//
+// # Matching HTTP requests
+//
+// Each request the run sends takes the first exchange, in file order, that
+// matches it and is not used yet (an exchange with repeat: true is never
+// used up). A request that matches no exchange fails the test, naming its
+// method and URL (scrubbed); so does an exchange that no request used
+// (unless it has repeat: true). Nothing reaches the network.
+//
+// # golden.json
+//
+// The run summary is built from the run's events, as the runner's
+// scrubbing sink let them out:
+//
+//	{
+//	  "blocks": {                  // top-level blocks that ran or were skipped, by id
+//	    "fetch": {"type": "httprequest", "status": "succeeded", "outcome": "success",
+//	              "result": {...}, "message": "...", "output": {"stdout": "...", "log": "..."},
+//	              "warnings": ["..."]},
+//	    ...
+//	  },
+//	  "scopes": {                  // nested runs: loop iterations, runblueprint calls
+//	    "each[0]": {"blockid": {...}},
+//	    "call:other": {...}
+//	  },
+//	  "status": "returned",
+//	  "return": ...,
+//	  "error": "..."               // a failed run's error
+//	}
+//
+// Keys are sorted (blocks thus in id order), indentation is two spaces,
+// and the file ends with a newline. Output is joined per stream (stdout,
+// stderr, log, log:error): the order of lines between a Python block's
+// stdout and stderr is not stable, the order within each stream is. No
+// times, durations or run ids appear.
+//
+// # Secrets
+//
+// The run sees the case's vault as the real vault: a blueprint that lists
+// its secrets (vault: [...]) sees only those, and only those are scrubbed,
+// exactly as in production. A golden file that holds any of the case's
+// vault values, raw or in any encoding the scrubber knows (base64, JSON,
+// URL...), fails the test; with Update the summary is checked before it is
+// written, and one that holds a vault value is not written. Every text a
+// CaseResult holds (diffs, errors) is scrubbed of the case's vault values.
+package bptest

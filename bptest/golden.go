@@ -1,0 +1,157 @@
+package bptest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/runner"
+)
+
+// recorder collects a run's events, as the runner's scrubbing sink hands
+// them on, into the golden summary.
+type recorder struct {
+	mu     sync.Mutex
+	scopes map[string]map[string]*blockRecord // scope → block id → record
+	warns  []string                           // warnings of no block
+}
+
+type blockRecord struct {
+	typ      string
+	status   string
+	outcome  string
+	result   any
+	message  string
+	output   map[string]*strings.Builder
+	warnings []string
+}
+
+func newRecorder() *recorder {
+	return &recorder{scopes: map[string]map[string]*blockRecord{"": {}}}
+}
+
+func (r *recorder) block(scope, id string) *blockRecord {
+	blocks := r.scopes[scope]
+	if blocks == nil {
+		blocks = map[string]*blockRecord{}
+		r.scopes[scope] = blocks
+	}
+	b := blocks[id]
+	if b == nil {
+		b = &blockRecord{output: map[string]*strings.Builder{}}
+		blocks[id] = b
+	}
+	return b
+}
+
+func (r *recorder) Emit(e *engine.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch e.Kind {
+	case engine.BlockStarted:
+		b := r.block(e.Scope, e.Block)
+		b.typ, b.status = e.Type, e.Status
+	case engine.BlockFinished:
+		b := r.block(e.Scope, e.Block)
+		b.typ, b.status, b.outcome, b.result, b.message = e.Type, e.Status, e.Outcome, e.Result, e.Message
+	case engine.BlockOutput:
+		b := r.block(e.Scope, e.Block)
+		stream := e.Stream
+		if stream == "" {
+			stream = "log"
+		}
+		sb := b.output[stream]
+		if sb == nil {
+			sb = &strings.Builder{}
+			b.output[stream] = sb
+		}
+		sb.WriteString(e.Message)
+		if !strings.HasSuffix(e.Message, "\n") && (stream != "stdout" && stream != "stderr") {
+			// Log lines come without their newline; printed text has its own.
+			sb.WriteByte('\n')
+		}
+	case engine.RunWarning:
+		if e.Block != "" {
+			b := r.block(e.Scope, e.Block)
+			b.warnings = append(b.warnings, e.Message)
+		} else {
+			r.warns = append(r.warns, e.Message)
+		}
+	}
+}
+
+// summary is the golden JSON of a finished run: sorted keys, two-space
+// indentation, a trailing newline.
+func (r *recorder) summary(res *runner.Result) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]any{"status": res.Status}
+	scopes := map[string]any{}
+	for scope, blocks := range r.scopes {
+		m := map[string]any{}
+		for id, b := range blocks {
+			m[id] = b.json()
+		}
+		if scope == "" {
+			out["blocks"] = m
+		} else if len(m) > 0 {
+			scopes[scope] = m
+		}
+	}
+	if len(scopes) > 0 {
+		out["scopes"] = scopes
+	}
+	if res.HasReturn {
+		out["return"] = res.Return
+	}
+	if res.Err != nil {
+		out["error"] = res.Err.Error()
+	}
+	if len(r.warns) > 0 {
+		out["warnings"] = r.warns
+	}
+	return encodeJSON(out)
+}
+
+func (b *blockRecord) json() map[string]any {
+	m := map[string]any{"status": b.status}
+	if b.typ != "" {
+		m["type"] = b.typ
+	}
+	if b.outcome != "" {
+		m["outcome"] = b.outcome
+	}
+	if b.result != nil {
+		m["result"] = b.result
+	}
+	if b.message != "" {
+		m["message"] = b.message
+	}
+	if len(b.output) > 0 {
+		o := map[string]any{}
+		for stream, sb := range b.output {
+			o[stream] = sb.String()
+		}
+		m["output"] = o
+	}
+	if len(b.warnings) > 0 {
+		m["warnings"] = b.warnings
+	}
+	return m
+}
+
+// encodeJSON is the canonical form: encoding/json sorts map keys.
+func encodeJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		// Events hold JSON values only; say so rather than panic.
+		buf.Reset()
+		enc.Encode(map[string]any{"error": "bptest: the run summary is not JSON: " + err.Error()})
+	}
+	return buf.Bytes()
+}
