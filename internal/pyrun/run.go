@@ -109,7 +109,8 @@ func newPipes() (*pipes, error) {
 			p.goEnd[i], p.childEnd[i] = r, w
 		}
 		// Only Go's end is non-blocking (O_NONBLOCK is per end of a pipe).
-		if err := unix.SetNonblock(p.goEnd[i], true); err != nil {
+		// Its only status flag: set it in one call (SetNonblock takes two).
+		if _, err := unix.FcntlInt(uintptr(p.goEnd[i]), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
 			p.closeAll()
 			return nil, fmt.Errorf("pyrun: pipe: %w", err)
 		}
