@@ -343,6 +343,8 @@ func (r *Runner) Run(ctx context.Context, req *Request, h Handler) (*Response, e
 			if closed {
 				return nil, ErrClosed
 			}
+		} else if errors.Is(err, ErrClosed) {
+			return nil, err
 		} else if ctx.Err() != nil {
 			return nil, fmt.Errorf("python block cancelled: %w", ctx.Err())
 		}

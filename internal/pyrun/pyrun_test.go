@@ -807,3 +807,28 @@ func TestDeadSpare(t *testing.T) {
 		t.Fatalf("value %v", resp.Value)
 	}
 }
+
+func TestServerCannotStart(t *testing.T) {
+	r, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// An interpreter whose fork server exits at once: blocks run fresh.
+	wrapper := t.TempDir() + "/python"
+	script := "#!/bin/sh\nif [ \"$4\" = serve ]; then echo no fork server here >&2; exit 3; fi\nexec " + r.python + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r.python = wrapper
+	for i := 0; i < maxStartFailures+1; i++ {
+		resp, _ := mustRun(t, r, &Request{Code: "set_output(5)"})
+		if resp.Value != int64(5) {
+			t.Fatalf("value %v", resp.Value)
+		}
+	}
+	err = r.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "fork server unavailable") || !strings.Contains(err.Error(), "no fork server here") {
+		t.Fatalf("Start: %v", err)
+	}
+}
