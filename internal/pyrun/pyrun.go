@@ -386,6 +386,7 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 		r.mu.Unlock()
 		return srv, nil
 	case <-srv.dead:
+		<-srv.exited // its stderr is all read then
 		err := fmt.Errorf("pyrun: fork server exited at start%s", srv.stderrTail())
 		r.mu.Lock()
 		if r.srv == srv {
