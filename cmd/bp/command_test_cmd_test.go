@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestCmdTestGoldenFiles(t *testing.T) {
+	const secret = "cli-fake-key-31c7a0"
+	env := newBPEnv(t)
+	env.write("flows/weather.bp.yaml", `key: weather
+vault: [API_KEY]
+blocks:
+  start: {type: apitrigger, outs: {trigger: call}}
+  call:
+    type: httprequest
+    fields:
+      url: "http://api.test/weather?city=@{payload.city}"
+      headers: {Authorization: "Bearer @{vault.API_KEY}"}
+    outs: {success: done}
+  done: {type: returnvalue, fields: {value: {temp: "@{result.body.temp}", sent: "@{result.request.headers.Authorization}"}}}
+`)
+	env.write("flows/testdata/weather/case.yaml", `payload: {city: Oslo}
+vault: {API_KEY: `+secret+`}
+http:
+  - request: {url: "http://api.test/weather?city=Oslo", headers: {Authorization: Bearer `+secret+`}}
+    response: {body: {temp: 4}}
+`)
+	golden := filepath.Join(env.home, "flows/testdata/weather/golden.json")
+
+	r := env.run("", "test", "flows")
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL weather") || !strings.Contains(r.stdout, "golden.json is missing") {
+		t.Fatalf("no golden yet: %v", r)
+	}
+
+	r = env.run("", "test", "-update", "flows")
+	if r.code != 0 || !strings.Contains(r.stdout, "ok   weather (") || !strings.Contains(r.stdout, "golden file updated") || !strings.HasSuffix(r.stdout, "1 passed, 0 failed\n") {
+		t.Fatalf("-update: %v", r)
+	}
+	data, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"sent": "Bearer ***"`) || strings.Contains(string(data), secret) {
+		t.Fatalf("golden:\n%s", data)
+	}
+
+	// From the directory itself, PATH defaulting to ".".
+	env2 := *env
+	env2.home = filepath.Join(env.home, "flows")
+	if r := env2.run("", "test"); r.code != 0 || !strings.Contains(r.stdout, "ok   weather") {
+		t.Fatalf("bp test in flows/: %v", r)
+	}
+
+	// A stale golden file fails, with a diff.
+	stale := strings.Replace(string(data), `"temp": 4`, `"temp": 5`, -1)
+	if err := os.WriteFile(golden, []byte(stale), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = env.run("", "test", "flows")
+	changed := regexp.MustCompile(`(?m)^    -\s+"temp": 5\n    \+\s+"temp": 4$`)
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL weather") || !changed.MatchString(r.stdout) || !strings.HasSuffix(r.stdout, "0 passed, 1 failed\n") {
+		t.Fatalf("stale golden: %v", r)
+	}
+
+	// A golden file holding the secret, here base64-encoded, fails and is
+	// never echoed.
+	b64 := base64.StdEncoding.EncodeToString([]byte(secret))
+	if err := os.WriteFile(golden, []byte(strings.Replace(string(data), "Bearer ***", "Bearer "+b64, -1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = env.run("", "test", "flows/weather.bp.yaml")
+	if r.code != 1 || !strings.Contains(r.stdout, "holds the value of vault secret API_KEY") {
+		t.Fatalf("golden with the secret: %v", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, secret) || strings.Contains(r.stdout+r.stderr, b64) {
+		t.Fatalf("bp test printed the secret: %v", r)
+	}
+
+	// --update and --run work with two dashes too.
+	if r := env.run("", "test", "--update", "--run", "^weather$", "flows"); r.code != 0 || !strings.Contains(r.stdout, "1 passed, 0 failed") {
+		t.Fatalf("--update: %v", r)
+	}
+	if r := env.run("", "test", "-run", "nomatch", "flows"); r.code != 0 || !strings.Contains(r.stdout, "no test cases found") {
+		t.Fatalf("-run nomatch: %v", r)
+	}
+}
+
+func TestCmdTestUsage(t *testing.T) {
+	env := newBPEnv(t)
+	if r := env.run("", "test", "--help"); r.code != 0 || !strings.Contains(r.stdout, "golden") || !strings.Contains(r.stdout, "bp test -update") {
+		t.Errorf("--help: %v", r)
+	}
+	if r := env.run("", "test", "-run", "(", "."); r.code != 2 || !strings.Contains(r.stderr, "-run") {
+		t.Errorf("bad -run: %v", r)
+	}
+	if r := env.run("", "test", "nosuch"); r.code != 2 {
+		t.Errorf("missing path: %v", r)
+	}
+	if r := env.run("", "test", "--bogus"); r.code != 2 {
+		t.Errorf("unknown flag: %v", r)
+	}
+}
+
+// TestCmdTestExamples runs the bundled examples' golden cases with the
+// real binary (Python included).
+func TestCmdTestExamples(t *testing.T) {
+	dir, err := filepath.Abs("../../blueprints/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newBPEnv(t)
+	r := env.run("", "test", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "ok   demo (") || strings.Contains(r.stdout, "FAIL") {
+		t.Fatalf("%v", r)
+	}
+}
