@@ -379,3 +379,52 @@ func TestUnifiedDiff(t *testing.T) {
 		t.Errorf("from empty:\n%s", got)
 	}
 }
+
+// Retries wait with jitter, and Python's stdout and stderr interleave
+// freely: the golden file stays the same from run to run anyway.
+func TestStableAcrossRuns(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		"flaky.bp.yaml": `blocks:
+  start: {type: apitrigger, outs: {trigger: call}}
+  call:
+    type: httprequest
+    fields:
+      url: http://api.test/flaky
+      retry: {attempts: 3, backoff: 5ms}
+    outs: {success: py}
+  py:
+    type: code
+    fields:
+      code: |
+        import sys
+        for i in range(20):
+            print("out", i)
+            print("err", i, file=sys.stderr)
+        set_output(result["body"])
+`,
+		"testdata/flaky/case.yaml": `http:
+  - request: {url: http://api.test/flaky}
+    response: {status: 503}
+  - request: {url: http://api.test/flaky}
+    response: {status: 503}
+  - request: {url: http://api.test/flaky}
+    response: {body: {ok: true}}
+`,
+	})
+	r := one(t, runCases(t, dir, Options{Update: true}))
+	if !r.Passed {
+		t.Fatalf("%+v", r)
+	}
+	golden, _ := os.ReadFile(filepath.Join(dir, "testdata/flaky/golden.json"))
+	for _, want := range []string{"attempt 1 of 3: HTTP 503 Service Unavailable; retrying in (wait)\n", `"stdout": "out 0\nout 1\n`, `"stderr": "err 0\nerr 1\n`} {
+		if !strings.Contains(string(golden), strings.ReplaceAll(want, "\n", `\n`)) {
+			t.Errorf("golden lacks %q:\n%s", want, golden)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if r := one(t, runCases(t, dir, Options{})); !r.Passed {
+			t.Fatalf("run %d: %+v", i, r)
+		}
+	}
+}

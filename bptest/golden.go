@@ -3,6 +3,7 @@ package bptest
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -55,7 +56,10 @@ func (r *recorder) Emit(e *engine.Event) {
 		b.typ, b.status = e.Type, e.Status
 	case engine.BlockFinished:
 		b := r.block(e.Scope, e.Block)
-		b.typ, b.status, b.outcome, b.result, b.message = e.Type, e.Status, e.Outcome, e.Result, e.Message
+		b.typ, b.status, b.outcome, b.message = e.Type, e.Status, e.Outcome, e.Message
+		// Encoded now: later blocks may change values the result shares
+		// (state lists, maps), and the summary is written after the run.
+		b.result = snapshot(e.Result)
 	case engine.BlockOutput:
 		b := r.block(e.Scope, e.Block)
 		stream := e.Stream
@@ -67,8 +71,13 @@ func (r *recorder) Emit(e *engine.Event) {
 			sb = &strings.Builder{}
 			b.output[stream] = sb
 		}
-		sb.WriteString(e.Message)
-		if !strings.HasSuffix(e.Message, "\n") && (stream != "stdout" && stream != "stderr") {
+		msg := e.Message
+		if e.Type == "httprequest" {
+			// Retry waits have jitter: keep the golden file stable.
+			msg = retryWait.ReplaceAllString(msg, "retrying in (wait)")
+		}
+		sb.WriteString(msg)
+		if !strings.HasSuffix(msg, "\n") && (stream != "stdout" && stream != "stderr") {
 			// Log lines come without their newline; printed text has its own.
 			sb.WriteByte('\n')
 		}
@@ -80,6 +89,22 @@ func (r *recorder) Emit(e *engine.Event) {
 			r.warns = append(r.warns, e.Message)
 		}
 	}
+}
+
+var retryWait = regexp.MustCompile(`retrying in [0-9.]+[a-zµ]+`)
+
+// snapshot is a value as JSON, fixed at the time of the event.
+func snapshot(v any) any {
+	if v == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "bptest: the result is not JSON: " + err.Error()
+	}
+	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
 
 // summary is the golden JSON of a finished run: sorted keys, two-space
