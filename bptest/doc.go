@@ -31,6 +31,7 @@
 //	context: {...}              # optional: @{context}
 //	timeout: 30s                # bound on the run (default 1m)
 //	env: {REGION: eu}           # the environment blueprints see through env: (nothing else)
+//	# state: not supported yet: runner.Request has no initial state
 //	vault:                      # the fake vault: NAME → value (strings)
 //	  WEATHER_KEY: fake-key-123
 //	http:                       # recorded exchanges, served instead of the network
@@ -82,7 +83,15 @@
 // and the file ends with a newline. Output is joined per stream (stdout,
 // stderr, log, log:error): the order of lines between a Python block's
 // stdout and stderr is not stable, the order within each stream is. No
-// times, durations or run ids appear.
+// times, durations or run ids appear; the jittered wait in an HTTP
+// block's retry log line shows as "retrying in (wait)". A result is
+// recorded as it was when its block finished. Nested runs are keyed by
+// their engine scope ("each[2]", "each[2]/call:other"), in sorted order.
+//
+// A case's run is as deterministic as its blueprint: parallel branches
+// that race to a returnvalue, or parallel loop iterations that send the
+// same request to exchanges with different answers, give golden files
+// that change from run to run.
 //
 // # Secrets
 //
@@ -90,7 +99,8 @@
 // its secrets (vault: [...]) sees only those, and only those are scrubbed,
 // exactly as in production. A golden file that holds any of the case's
 // vault values, raw or in any encoding the scrubber knows (base64, JSON,
-// URL...), fails the test; with Update the summary is checked before it is
+// URL...), fails the test (values shorter than scrub.MinSecretLen bytes are
+// never masked, so fake values should be long and distinctive); with Update the summary is checked before it is
 // written, and one that holds a vault value is not written. Every text a
 // CaseResult holds (diffs, errors) is scrubbed of the case's vault values.
 package bptest
