@@ -17,10 +17,13 @@
 // a spare over that socket: the server is not on the block's path at all. The
 // child makes them its fds 0-3 (in its own process group), reads the request
 // (code, vault, state, ...) on stdin, which only Go writes, runs the code,
-// writes the answer and exits; Go asks for a replacement spare as it takes
-// one. When a child exits, the server kills the rest of its process group
-// and reports the exit status. On timeout or cancellation Go kills the
-// child's process group.
+// writes the answer, closes its pipes and exits; Go asks for a replacement
+// spare once the block is done (so that the server's fork does not compete
+// with the block for a CPU). When a child exits, the server kills the rest of
+// its process group (a grandchild left running, even one holding stdout
+// open) and reports the exit status. On timeout or cancellation Go kills the
+// child's process group. The run stops reading a pipe still held open by a
+// process that left the group 200 ms after the child has exited.
 //
 // If the server dies it is restarted for the next block; if it cannot start
 // or fork, blocks run fresh. ModeFresh starts a new `python -I` process per
@@ -28,6 +31,16 @@
 //
 // Secrets never appear in argv or the environment of any of these processes,
 // and BP_VAULT_* variables are removed from the interpreter's environment.
+//
+// # The block's globals
+//
+// state (a dict; the final state, changed in place or rebound, is returned),
+// payload, result, results, vault (a plain dict of the secrets), context,
+// item, itemId, Request.Globals, set_output(value), mask(value) (returns
+// value), and logger: a logging.Logger named "bp", level INFO, writing
+// "LEVEL: message" lines to the block's stderr. __name__ is "__main__".
+// Tracebacks show the block as File "<code>", without the harness's frames.
+// sys.exit(0) ends the block normally; another code is a ScriptError.
 //
 // # Output and masks
 //
