@@ -126,7 +126,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if runID == "" {
 		runID = uuid.NewString()
 	}
-	sink := &scrubSink{s: s, sinks: req.Sinks}
+	sink := newScrubSink(s, req.Sinks)
 	var rec *historyRecorder
 	if r.opts.History != nil {
 		rec = newHistoryRecorder(runID, prog.Key())

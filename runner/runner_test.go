@@ -80,9 +80,9 @@ func TestEveryOutputOfARunIsScrubbed(t *testing.T) {
 	set := load(t, map[string]string{
 		"leaky.bp.yaml": `
 blocks:
-  start: {type: apitrigger, outs: {trigger: [log, keep, call]}}
+  start: {type: apitrigger, outs: {trigger: [log, keep]}}
   log: {type: logmessage, fields: {message: "raw @{vault.CANARY} json @{toJSON(vault.CANARY)} b64 @{toBase64(vault.CANARY)}"}}
-  keep: {type: setstate, fields: {element: s, value: "@{vault.CANARY}"}}
+  keep: {type: setstate, fields: {element: s, value: "@{vault.CANARY}"}, outs: {success: call}}
   call: {type: runblueprint, fields: {blueprintKey: "@{vault.CANARY}"}, outs: {error: done}}
   done: {type: returnvalue, fields: {value: {msg: "@{message}", url: "https://x/?k=@{urlQuery(vault.CANARY)}", s: "@{s}"}}}
 `,
@@ -206,4 +206,36 @@ blocks:
 	}
 	assertClean(t, "run error", res.Err.Error())
 	assertClean(t, "JSON log", log.String())
+}
+
+// TestSecretSplitAcrossOutputEventsIsMasked prints a secret in two writes
+// far apart: the scrubber sees the block's output as one stream.
+func TestSecretSplitAcrossOutputEventsIsMasked(t *testing.T) {
+	set := load(t, map[string]string{"split.bp.yaml": `
+blocks:
+  c:
+    type: code
+    fields:
+      code: |
+        import sys, time
+        s = vault["CANARY"]
+        sys.stdout.write("x" * 70000 + s[:9]); sys.stdout.flush(); time.sleep(0.2)
+        sys.stdout.write(s[9:] + "\n")
+`})
+	reg := blocks.Default(blocks.Options{})
+	defer reg.Close()
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), OpenVault: newVault(t)})
+	var log bytes.Buffer
+	res, err := r.Run(context.Background(), runner.Request{Blueprint: "split", Sinks: []engine.Sink{runner.NewJSONLog(&log)}})
+	if err != nil || res.Status != engine.StatusCompleted {
+		t.Fatalf("%v %+v", err, res)
+	}
+	for _, piece := range []string{canary[:9], canary[9:]} {
+		if strings.Contains(log.String(), piece) {
+			t.Errorf("the log holds a piece of the secret, %q", piece)
+		}
+	}
+	if !strings.Contains(log.String(), "***") {
+		t.Errorf("the secret was not masked")
+	}
 }
