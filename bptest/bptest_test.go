@@ -417,7 +417,7 @@ func TestStableAcrossRuns(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	golden, _ := os.ReadFile(filepath.Join(dir, "testdata/flaky/golden.json"))
-	for _, want := range []string{"attempt 1 of 3: HTTP 503 Service Unavailable; retrying in (wait)\n", `"stdout": "out 0\nout 1\n`, `"stderr": "err 0\nerr 1\n`} {
+	for _, want := range []string{"attempt 1 of 3: HTTP 503 Service Unavailable; retrying in (wait)attempt 2 of 3", `"stdout": "out 0\nout 1\n`, `"stderr": "err 0\nerr 1\n`} {
 		if !strings.Contains(string(golden), strings.ReplaceAll(want, "\n", `\n`)) {
 			t.Errorf("golden lacks %q:\n%s", want, golden)
 		}

@@ -71,16 +71,9 @@ func (r *recorder) Emit(e *engine.Event) {
 			sb = &strings.Builder{}
 			b.output[stream] = sb
 		}
-		msg := e.Message
-		if e.Type == "httprequest" {
-			// Retry waits have jitter: keep the golden file stable.
-			msg = retryWait.ReplaceAllString(msg, "retrying in (wait)")
-		}
-		sb.WriteString(msg)
-		if !strings.HasSuffix(msg, "\n") && (stream != "stdout" && stream != "stderr") {
-			// Log lines come without their newline; printed text has its own.
-			sb.WriteByte('\n')
-		}
+		// Joined as they come: the scrubbing sink may cut a stream into
+		// events anywhere, so event boundaries mean nothing.
+		sb.WriteString(e.Message)
 	case engine.RunWarning:
 		if e.Block != "" {
 			b := r.block(e.Scope, e.Block)
@@ -91,7 +84,9 @@ func (r *recorder) Emit(e *engine.Event) {
 	}
 }
 
-var retryWait = regexp.MustCompile(`retrying in [0-9.]+[a-zµ]+`)
+// retryWait is the wait in the httprequest block's retry log lines, a
+// Go duration ("87ms", "1.2s", "1m0.5s").
+var retryWait = regexp.MustCompile(`retrying in (?:[0-9.]+(?:ms|µs|us|ns|h|m|s))+`)
 
 // snapshot is a value as JSON, fixed at the time of the event.
 func snapshot(v any) any {
@@ -157,7 +152,12 @@ func (b *blockRecord) json() map[string]any {
 	if len(b.output) > 0 {
 		o := map[string]any{}
 		for stream, sb := range b.output {
-			o[stream] = sb.String()
+			text := sb.String()
+			if b.typ == "httprequest" {
+				// Retry waits have jitter: keep the golden file stable.
+				text = retryWait.ReplaceAllString(text, "retrying in (wait)")
+			}
+			o[stream] = text
 		}
 		m["output"] = o
 	}
