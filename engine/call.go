@@ -478,8 +478,13 @@ func (c *Call) Loop(ctx context.Context, prefix string, items []LoopItem, parall
 	if err != nil {
 		return nil, err
 	}
+	// Iterations are runs of their own; capping them at the run's bound
+	// keeps --max-parallel meaningful for loops.
 	if parallel < 1 {
 		parallel = 1
+	}
+	if max := c.r.maxPar; parallel > max {
+		parallel = max
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -20,10 +20,13 @@ type shared struct {
 	sink  Sink
 	state *stateStore
 
+	loadMu    sync.Mutex // one loadSecrets at a time, so none returns before the values are in
 	secretsMu sync.Mutex
 	secrets   map[string]string // values read so far
 	allNames  map[string]bool   // every name in the vault, once listed
 	audited   map[[2]string]bool
+
+	closed atomic.Bool // set once run.finished is emitted
 }
 
 // env reads an environment variable listed under env:.
@@ -32,6 +35,10 @@ func (sh *shared) env(name string) (any, bool) {
 		return nil, false
 	}
 	v, ok := sh.opts.LookupEnv(name)
+	if ok && sh.opts.OnSecret != nil {
+		// Listed variables are usually tokens: scrub them like secrets.
+		sh.opts.OnSecret(v)
+	}
 	return v, ok
 }
 
@@ -139,6 +146,7 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 		res.Status, res.Return, res.HasReturn, res.Err = r.status, r.ret, r.hasRet, r.err
 	}
 	res.Duration = time.Since(start)
+	sh.closed.Store(true)
 	ev := &Event{Time: time.Now(), Run: sh.runID, Kind: RunFinished, Blueprint: p.bp.Key, Status: res.Status, Duration: res.Duration}
 	if res.HasReturn {
 		ev.Result = res.Return
@@ -189,13 +197,15 @@ func (r *run) execute() {
 	if r.remaining == 0 {
 		r.finishLocked(StatusCompleted, nil, false, nil)
 	}
-	r.workers++
-	r.wg.Add(1)
-	r.spawnLocked(1)
+	// Every worker is a goroutine of its own, the first too: a block that
+	// ignores its context must not hold the run past its grace period.
+	r.spawnLocked(0)
+	if r.workers == 0 && !r.finished {
+		r.finishLocked(StatusFailed, nil, false, fmt.Errorf("blueprint %s: internal error: no block can start", r.prog.bp.Key))
+	}
 	r.mu.Unlock()
 
 	stop := context.AfterFunc(r.ctx, r.interrupted)
-	r.work()
 	<-r.done
 	stop()
 	r.cancel(errRunEnded)
@@ -331,7 +341,7 @@ func (r *run) runBlock(local int32) {
 
 // hasEdge reports whether the block has an edge for an outcome.
 func (r *run) hasEdge(local int32, outcome string) bool {
-	for _, e := range r.prog.nodes[r.reg.nodes[local]].outs {
+	for _, e := range r.reg.outs[local] {
 		if e.outcome == outcome {
 			return true
 		}
@@ -387,7 +397,12 @@ func (r *run) finishLocked(status string, ret any, hasRet bool, err error) {
 }
 
 // emit stamps an event with the run's identity and sends it to the sink.
+// Events of blocks abandoned after the run ended are dropped: nothing may
+// follow run.finished.
 func (r *run) emit(e *Event) {
+	if r.sh.closed.Load() {
+		return
+	}
 	e.Run = r.sh.runID
 	e.Blueprint = r.prog.bp.Key
 	e.Scope = r.scope
@@ -461,6 +476,8 @@ func (sh *shared) loadSecrets(ctx context.Context, bp *Blueprint) error {
 	if src == nil {
 		return nil
 	}
+	sh.loadMu.Lock()
+	defer sh.loadMu.Unlock()
 	names := bp.Vault
 	if names == nil {
 		sh.secretsMu.Lock()
@@ -474,13 +491,15 @@ func (sh *shared) loadSecrets(ctx context.Context, bp *Blueprint) error {
 			return fmt.Errorf("blueprint %s: listing the vault: %w", bp.Key, err)
 		}
 		sort.Strings(all)
-		sh.secretsMu.Lock()
-		sh.allNames = map[string]bool{}
-		for _, n := range all {
-			sh.allNames[n] = true
-		}
-		sh.secretsMu.Unlock()
 		names = all
+		defer func() {
+			sh.secretsMu.Lock()
+			defer sh.secretsMu.Unlock()
+			sh.allNames = map[string]bool{}
+			for _, n := range all {
+				sh.allNames[n] = true
+			}
+		}()
 	}
 	for _, name := range names {
 		sh.secretsMu.Lock()

@@ -1,10 +1,12 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bprun/bp/engine"
 )
@@ -249,5 +251,42 @@ func TestStructuredValueInJSONFieldIsNotEscaped(t *testing.T) {
 	res, _ := env.run(t, p, engine.RunOptions{Payload: map[string]any{"quote": `a"b\c`}})
 	if res.Return != `v=a"b\c` {
 		t.Fatalf("got %#v (%v)", res.Return, res.Err)
+	}
+}
+
+func TestEnvValuesAreMasked(t *testing.T) {
+	env := newEnv(t)
+	b := bp("e", blk("r", "returnvalue", f{"value": "@{$TOKEN}"}))
+	b.Env = []string{"TOKEN"}
+	var masked []string
+	res, _ := env.run(t, env.compile(t, b), engine.RunOptions{
+		LookupEnv: func(string) (string, bool) { return "tok-123456", true },
+		OnSecret:  func(v string) { masked = append(masked, v) },
+	})
+	if res.Return != "tok-123456" || !reflect.DeepEqual(masked, []string{"tok-123456"}) {
+		t.Fatalf("return %v, masked %v", res.Return, masked)
+	}
+}
+
+// slowSecrets takes a while to read each secret, as a remote vault would.
+type slowSecrets struct{ mapSecrets }
+
+func (s slowSecrets) Secret(ctx context.Context, name string) (string, error) {
+	time.Sleep(30 * time.Millisecond)
+	return s.mapSecrets.Secret(ctx, name)
+}
+
+func TestCalledBlueprintsSeeTheirSecretsWhenLoadedConcurrently(t *testing.T) {
+	env := newEnv(t)
+	env.compile(t, bp("child", blk("r", "returnvalue", f{"value": "@{vault.BBBB}"})))
+	parent := bp("parent",
+		blk("t", "apitrigger", nil, "trigger>c1", "trigger>c2"),
+		blk("c1", "runblueprint", f{"blueprintKey": "child"}),
+		blk("c2", "runblueprint", f{"blueprintKey": "child"}),
+	)
+	parent.Vault = []string{"AAAA"}
+	res, rec := env.run(t, env.compile(t, parent), engine.RunOptions{Secrets: slowSecrets{mapSecrets{"AAAA": "a-secret", "BBBB": "b-secret"}}})
+	if res.Status != engine.StatusCompleted {
+		t.Fatalf("status %s: %v (%v)", res.Status, res.Err, rec.statuses())
 	}
 }

@@ -47,6 +47,8 @@ command.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// After the first Ctrl-C, a second one kills bp at once.
+			context.AfterFunc(ctx, stop)
 			return runDemo(ctx, cmd, python, logFormat)
 		},
 	}

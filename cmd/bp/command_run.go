@@ -85,6 +85,8 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// After the first Ctrl-C, a second one kills bp at once.
+			context.AfterFunc(ctx, stop)
 
 			s := scrub.New()
 			stderr := s.NewWriter(cmd.ErrOrStderr())
