@@ -39,6 +39,11 @@ func compileExpr(src string, opts compileOptions) (*exprEval, error) {
 	if a.err != nil {
 		return nil, a.err
 	}
+	if len(a.secrets) > 0 {
+		if _, err := secretFlow(tree.Node); err != nil {
+			return nil, err
+		}
+	}
 	e := &exprEval{src: src}
 	for _, id := range a.idents {
 		switch {
@@ -225,6 +230,109 @@ func (a *exprAnalysis) Visit(node *ast.Node) {
 	}
 }
 
+// secretFlow checks what an expression does with the secrets it reads, and
+// reports whether n's value holds one. A secret may be the whole value,
+// joined with + or chosen by ?:, encoded by toBase64, toJSON, urlQuery or
+// urlPath (forms the scrubber knows), or compared (==, !=, startsWith,
+// endsWith, contains, len). Anything else (lower(), a slice, split) would
+// make a form of it that the scrubber cannot recognise, so it is refused.
+func secretFlow(n ast.Node) (bool, error) {
+	switch t := n.(type) {
+	case *ast.MemberNode:
+		if id, ok := t.Node.(*ast.IdentifierNode); ok && id.Value == "vault" {
+			return true, nil
+		}
+	case *ast.ChainNode:
+		return secretFlow(t.Node)
+	case *ast.BinaryNode:
+		l, err := secretFlow(t.Left)
+		if err != nil {
+			return false, err
+		}
+		r, err := secretFlow(t.Right)
+		if err != nil {
+			return false, err
+		}
+		switch t.Operator {
+		case "+":
+			return l || r, nil
+		case "==", "!=", "startsWith", "endsWith", "contains":
+			return false, nil
+		}
+		if l || r {
+			return false, errSecretUse("operator " + t.Operator)
+		}
+		return false, nil
+	case *ast.ConditionalNode:
+		if c, err := secretFlow(t.Cond); err != nil || c {
+			return false, firstErr(err, errSecretUse("a condition"))
+		}
+		a, err := secretFlow(t.Exp1)
+		if err != nil {
+			return false, err
+		}
+		b, err := secretFlow(t.Exp2)
+		return a || b, err
+	case *ast.BuiltinNode:
+		return argsFlow(t.Name, t.Arguments, map[string]bool{"toBase64": true, "toJSON": true, "string": true}, map[string]bool{"len": true})
+	case *ast.CallNode:
+		if id, ok := t.Callee.(*ast.IdentifierNode); ok {
+			return argsFlow(id.Value, t.Arguments, map[string]bool{"urlQuery": true, "urlPath": true}, nil)
+		}
+	}
+	if readsVault(n) {
+		return false, errSecretUse("this expression")
+	}
+	return false, nil
+}
+
+// argsFlow checks a function's arguments: encoders pass a secret on,
+// measures (len) do not, and other functions may not get one.
+func argsFlow(name string, args []ast.Node, encoders, measures map[string]bool) (bool, error) {
+	carries := false
+	for _, arg := range args {
+		c, err := secretFlow(arg)
+		if err != nil {
+			return false, err
+		}
+		carries = carries || c
+	}
+	switch {
+	case !carries:
+		return false, nil
+	case encoders[name]:
+		return true, nil
+	case measures[name]:
+		return false, nil
+	}
+	return false, errSecretUse(name + "()")
+}
+
+func readsVault(n ast.Node) bool {
+	found := false
+	ast.Walk(&n, visitorFunc(func(node *ast.Node) {
+		if id, ok := (*node).(*ast.IdentifierNode); ok && id.Value == "vault" {
+			found = true
+		}
+	}))
+	return found
+}
+
+type visitorFunc func(*ast.Node)
+
+func (f visitorFunc) Visit(n *ast.Node) { f(n) }
+
+func errSecretUse(where string) error {
+	return fmt.Errorf("a secret cannot go through %s: use it whole, join it with +, encode it with toBase64, toJSON, urlQuery or urlPath, or compare it", where)
+}
+
+func firstErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
 func (a *exprAnalysis) setErr(err error) {
 	if a.err == nil {
 		a.err = err
@@ -308,12 +416,20 @@ func compileTemplatedExpr(src string, opts compileOptions) (*templatedExpr, erro
 	}
 	var b strings.Builder
 	t := &templatedExpr{}
+	quote := byte(0) // the quote of the string literal the text is in, if any
 	for _, p := range tmpl.parts {
 		if p.ev == nil {
 			b.WriteString(p.lit)
+			quote = quoteState(p.lit, quote)
 			continue
 		}
-		fmt.Fprintf(&b, " __t%d ", len(t.parts))
+		if quote != 0 {
+			// A template inside a string literal ("Hi @{name}") joins the
+			// literal as text: close it, concatenate, open it again.
+			fmt.Fprintf(&b, "%c + string(__t%d) + %c", quote, len(t.parts), quote)
+		} else {
+			fmt.Fprintf(&b, " __t%d ", len(t.parts))
+		}
 		t.parts = append(t.parts, p)
 	}
 	e, err := compileExpr(b.String(), opts)
@@ -322,6 +438,23 @@ func compileTemplatedExpr(src string, opts compileOptions) (*templatedExpr, erro
 	}
 	t.expr = e
 	return t, nil
+}
+
+// quoteState follows expr-lang's string literals through text: it
+// returns the quote still open at the end of s, starting inside quote.
+func quoteState(s string, quote byte) byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote == 0 && (c == '"' || c == '\'' || c == '`'):
+			quote = c
+		case quote != 0 && c == '\\' && quote != '`':
+			i++
+		case c == quote:
+			quote = 0
+		}
+	}
+	return quote
 }
 
 func (t *templatedExpr) eval(s *scope) (any, error) {

@@ -118,6 +118,10 @@ func TestTemplateCompileErrors(t *testing.T) {
 		{"@{vault[name]}", "vault can only be read as vault.NAME"},
 		{"@{keys(vault)}", "vault can only be read as vault.NAME"},
 		{"@{vault[payload.x]}", "vault can only be read as vault.NAME"},
+		{"@{lower(vault.KEY)}", "a secret cannot go through lower()"},
+		{"@{vault.KEY[0:4]}", "a secret cannot go through"},
+		{"@{split(vault.KEY, '')}", "a secret cannot go through split()"},
+		{"@{lower('Bearer ' + vault.KEY)}", "a secret cannot go through lower()"},
 		{"@{$HOME}", "environment variables are not readable"},
 		{"@{$env}", "$env is not readable"},
 		{"abc @{payload", "column 5: @{ has no closing }"},
@@ -133,6 +137,18 @@ func TestTemplateCompileErrors(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "bad.bp.yaml:3:") {
 			t.Errorf("%v: error %v does not give the line", tc.value, err)
+		}
+	}
+}
+
+func TestAllowedUsesOfASecretInExpressions(t *testing.T) {
+	env := newEnv(t)
+	for _, src := range []string{
+		"@{'Bearer ' + vault.KEY}", "@{toBase64('u:' + vault.KEY)}", "@{urlQuery(vault.KEY)}",
+		"@{len(vault.KEY) > 3}", "@{vault.KEY startsWith 'k'}", "@{payload.x ? vault.KEY : ''}",
+	} {
+		if _, err := engine.Compile(bp("ok", blk("r", "returnvalue", f{"value": src})), env.reg); err != nil {
+			t.Errorf("%s: %v", src, err)
 		}
 	}
 }
@@ -288,5 +304,18 @@ func TestCalledBlueprintsSeeTheirSecretsWhenLoadedConcurrently(t *testing.T) {
 	res, rec := env.run(t, env.compile(t, parent), engine.RunOptions{Secrets: slowSecrets{mapSecrets{"AAAA": "a-secret", "BBBB": "b-secret"}}})
 	if res.Status != engine.StatusCompleted {
 		t.Fatalf("status %s: %v (%v)", res.Status, res.Err, rec.statuses())
+	}
+}
+
+func TestTemplateInsideAStringOfAnExpression(t *testing.T) {
+	env := newEnv(t)
+	p := env.compile(t, bp("q",
+		blk("if", "ifelse", f{"expression": `"@{payload.a}" == "A" && 'x@{payload.a}y' == "xAy"`}, "true>yes", "false>no"),
+		blk("yes", "returnvalue", f{"value": "yes"}),
+		blk("no", "returnvalue", f{"value": "no"}),
+	))
+	res, _ := env.run(t, p, engine.RunOptions{Payload: map[string]any{"a": "A"}})
+	if res.Return != "yes" {
+		t.Fatalf("got %v (%v)", res.Return, res.Err)
 	}
 }

@@ -21,7 +21,7 @@ func TestParallelRunsShareTheVaultWithAWriter(t *testing.T) {
 	path := env.write("reads.bp.yaml", `
 vault: [K]
 blocks:
-  r: {type: returnvalue, fields: {value: "@{len(vault.K)}:@{vault.K[0:6] == 'value-'}"}}
+  r: {type: returnvalue, fields: {value: "@{len(vault.K)}:@{vault.K startsWith 'value-'}"}}
 `)
 	const runs, writes = 8, 6
 	var wg sync.WaitGroup
