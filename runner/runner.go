@@ -52,9 +52,11 @@ func (r *Runner) Library() *Library { return r.opts.Library }
 
 // Request is one run to start.
 type Request struct {
-	Blueprint   string
-	Payload     any
-	Context     map[string]any
+	Blueprint string
+	Payload   any
+	Context   map[string]any
+	// State is the run's initial state; the run does not modify it.
+	State       map[string]any
 	Trigger     string
 	MaxParallel int
 	Timeout     time.Duration
@@ -136,6 +138,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		RunID:       runID,
 		Payload:     req.Payload,
 		Context:     req.Context,
+		State:       req.State,
 		Trigger:     req.Trigger,
 		Sink:        sink,
 		Secrets:     secrets,
