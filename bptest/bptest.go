@@ -216,6 +216,7 @@ func (s *suite) run(ctx context.Context, c *testCase) (res CaseResult) {
 		Blueprint: key,
 		Payload:   spec.payload,
 		Context:   spec.context,
+		State:     spec.state,
 		Trigger:   spec.trigger,
 		Sinks:     []engine.Sink{rec},
 		Scrubber:  runScrub,

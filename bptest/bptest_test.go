@@ -323,7 +323,7 @@ func TestCaseErrors(t *testing.T) {
 	write(t, dir, map[string]string{
 		"w.bp.yaml":                  weatherBP,
 		"testdata/w/case.yaml":       "payload: {}\nvault: {API_KEY: " + secret + "}\nhttp: [{request: {url: x}, respnse: {}}]\n",
-		"testdata/w/state/case.yaml": "state: {a: 1}\n",
+		"testdata/w/state/case.yaml": "state: [1]\n",
 		"testdata/w/num/case.yaml":   "vault: {API_KEY: 12345}\n",
 		"testdata/w/bad/case.yaml":   "blueprint: nosuch\n",
 	})
@@ -333,7 +333,7 @@ func TestCaseErrors(t *testing.T) {
 			continue
 		}
 		noSecret(t, r)
-		want := map[string]string{"w": "respnse", "w/state": "state", "w/num": "must be a string", "w/bad": "nosuch"}[r.Name]
+		want := map[string]string{"w": "respnse", "w/state": "state: must be a mapping", "w/num": "must be a string", "w/bad": "nosuch"}[r.Name]
 		if !strings.Contains(r.Err.Error(), want) {
 			t.Errorf("%s: error lacks %q: %v", r.Name, want, r.Err)
 		}

@@ -127,7 +127,7 @@ type caseFile struct {
 	Trigger   string            `yaml:"trigger"`
 	Payload   any               `yaml:"payload"`
 	Context   map[string]any    `yaml:"context"`
-	State     map[string]any    `yaml:"state"`
+	State     any               `yaml:"state"`
 	Timeout   string            `yaml:"timeout"`
 	Vault     map[string]any    `yaml:"vault"`
 	Env       map[string]string `yaml:"env"`
@@ -157,6 +157,7 @@ type caseSpec struct {
 	trigger   string
 	payload   any
 	context   map[string]any
+	state     map[string]any
 	timeout   time.Duration
 	vault     map[string]string
 	env       map[string]string
@@ -175,9 +176,6 @@ func parseCase(path string) (*caseSpec, error) {
 		// holds the fake vault: say where, not what.
 		return nil, fmt.Errorf("%s: %s", path, firstLine(err.Error()))
 	}
-	if f.State != nil {
-		return nil, fmt.Errorf("%s: state: an initial state is not supported yet (runner.Request has no State)", path)
-	}
 	c := &caseSpec{blueprint: f.Blueprint, trigger: f.Trigger, timeout: DefaultTimeout, vault: map[string]string{}, env: f.Env}
 	if c.payload, err = jsonValue(f.Payload); err != nil {
 		return nil, fmt.Errorf("%s: payload: %v", path, err)
@@ -188,6 +186,17 @@ func parseCase(path string) (*caseSpec, error) {
 			return nil, fmt.Errorf("%s: context: %v", path, err)
 		}
 		c.context, _ = v.(map[string]any)
+	}
+	if f.State != nil {
+		v, err := jsonValue(f.State)
+		if err != nil {
+			return nil, fmt.Errorf("%s: state: %v", path, err)
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: state: must be a mapping of state keys", path)
+		}
+		c.state = m
 	}
 	if f.Timeout != "" {
 		d, err := time.ParseDuration(f.Timeout)

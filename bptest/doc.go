@@ -31,7 +31,7 @@
 //	context: {...}              # optional: @{context}
 //	timeout: 30s                # bound on the run (default 1m)
 //	env: {REGION: eu}           # the environment blueprints see through env: (nothing else)
-//	# state: not supported yet: runner.Request has no initial state
+//	state: {...}            # the run's initial state
 //	vault:                      # the fake vault: NAME → value (strings)
 //	  WEATHER_KEY: fake-key-123
 //	http:                       # recorded exchanges, served instead of the network
