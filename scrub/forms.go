@@ -112,6 +112,10 @@ func textForms(s string) []string {
 	f = append(f, xb.String())
 	f = append(f, strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s))
 
+	// Python repr(), which tracebacks and logs show: single-quoted, with
+	// \' when the text holds both quotes, \\ and \n-style escapes.
+	f = append(f, pythonRepr(s, true), pythonRepr(s, false))
+
 	// Quote doubling (SQL, PowerShell, GitHub expressions).
 	if strings.Contains(s, "'") {
 		f = append(f, strings.ReplaceAll(s, "'", "''"))
@@ -222,6 +226,31 @@ func uriComponent(s string) string {
 			b.WriteByte(c)
 		} else {
 			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+// pythonRepr is the inside of Python's repr of s, with ' escaped when
+// escapeQuote is set (repr does so when s holds both kinds of quote).
+func pythonRepr(s string, escapeQuote bool) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\'' && escapeQuote:
+			b.WriteString(`\'`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
 		}
 	}
 	return b.String()

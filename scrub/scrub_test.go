@@ -366,3 +366,14 @@ func TestWriteDoesNotAllocate(t *testing.T) {
 		t.Errorf("steady-state Write allocates %v times per round", allocs)
 	}
 }
+
+func TestPythonReprForm(t *testing.T) {
+	s := New()
+	secret := `it's"a"secret\value`
+	s.Add(secret)
+	// What Python prints for repr(secret) inside a ValueError message.
+	text := `ValueError: invalid literal for int() with base 10: 'it\'s"a"secret\\value'`
+	if got := s.String(text); strings.Contains(got, "secret") {
+		t.Errorf("repr form not masked: %s", got)
+	}
+}
