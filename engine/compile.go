@@ -49,6 +49,12 @@ type fieldValue struct {
 // Blueprint is the blueprint the program was compiled from.
 func (p *Program) Blueprint() *Blueprint { return p.bp }
 
+// HasBlock reports whether the blueprint has a block with this id.
+func (p *Program) HasBlock(id string) bool {
+	_, ok := p.byID[id]
+	return ok
+}
+
 // Key is the blueprint's key.
 func (p *Program) Key() string { return p.bp.Key }
 

@@ -65,6 +65,8 @@ type RunRecord struct {
 	HasReturn  bool        `json:"has_return,omitempty"`
 	Error      string      `json:"error,omitempty"`
 	Events     []EventJSON `json:"events,omitempty"`
+	// DroppedEvents counts the events beyond MaxHistoryEvents not kept.
+	DroppedEvents int `json:"dropped_events,omitempty"`
 }
 
 // AuditRecord says that a block of a run read a secret. It never holds the
@@ -82,9 +84,10 @@ type historyRecorder struct {
 	runID, blueprint string
 	started          time.Time
 
-	mu     sync.Mutex
-	events []EventJSON
-	reads  []AuditRecord
+	mu      sync.Mutex
+	events  []EventJSON
+	dropped int
+	reads   []AuditRecord
 }
 
 func newHistoryRecorder(runID, blueprint string) *historyRecorder {
@@ -97,7 +100,33 @@ func (r *historyRecorder) Emit(e *engine.Event) {
 	if e.Kind == engine.RunStarted {
 		r.started = e.Time
 	}
+	if len(r.events) >= MaxHistoryEvents {
+		r.dropped++
+		return
+	}
 	r.events = append(r.events, ToJSON(e))
+}
+
+// MaxHistoryEvents bounds the events history keeps of one run; a run that
+// emits more (a long loop, a chatty block) keeps its first ones and the
+// count of the rest.
+const MaxHistoryEvents = 10000
+
+// rescrub masks, in the recorded events, secrets registered after they
+// were recorded.
+func (r *historyRecorder) rescrub(s interface {
+	String(string) string
+	Value(any) any
+}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.events {
+		e := &r.events[i]
+		e.Message = s.String(e.Message)
+		if e.Result != nil {
+			e.Result = s.Value(e.Result)
+		}
+	}
 }
 
 func (r *historyRecorder) secretRead(name, block string) {
@@ -130,6 +159,7 @@ func (h *History) save(r *historyRecorder, res *Result) error {
 		Events: r.events,
 	}
 	reads := r.reads
+	rec.DroppedEvents = r.dropped
 	r.mu.Unlock()
 	if res.Err != nil {
 		rec.Error = res.Err.Error()

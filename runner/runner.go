@@ -79,7 +79,13 @@ type Result struct {
 	HasReturn bool
 	Err       error
 	Duration  time.Duration
+	// HistoryErr says why the run could not be recorded, if it could not.
+	HistoryErr error
 }
+
+// ErrUnknownTrigger is wrapped by the error of a run asked to start at a
+// block its blueprint does not have.
+var ErrUnknownTrigger = errors.New("unknown trigger")
 
 // StartError is a run that could not start: an unknown or invalid
 // blueprint, or a vault that would not open. Its message is scrubbed.
@@ -107,6 +113,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	prog, err := r.opts.Library.Program(req.Blueprint)
 	if err != nil {
 		return fail(err)
+	}
+	if req.Trigger != "" && !prog.HasBlock(req.Trigger) {
+		return fail(fmt.Errorf("blueprint %s has no block %q to start at: %w", prog.Key(), req.Trigger, ErrUnknownTrigger))
 	}
 	secrets := r.opts.Secrets
 	if secrets == nil && r.opts.OpenVault != nil {
@@ -166,10 +175,13 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		out.Err = s.Error(res.Err)
 	}
 	if rec != nil {
+		// Secrets masked late in the run (a token a block found) are
+		// masked in the events recorded before it too.
+		rec.rescrub(s)
 		if err := r.opts.History.save(rec, out); err != nil {
-			// The run itself is done; losing its record is worth a warning,
-			// not a failure.
-			sink.Emit(&engine.Event{Time: time.Now(), Run: runID, Kind: engine.RunWarning, Blueprint: prog.Key(), Message: "run history not saved: " + err.Error()})
+			// The run itself is done; losing its record is worth a
+			// warning, not a failure.
+			out.HistoryErr = s.Error(fmt.Errorf("run history not saved: %w", err))
 		}
 	}
 	return out, nil

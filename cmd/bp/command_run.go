@@ -108,6 +108,9 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 			if err != nil {
 				return withCode(exitCodeFor(err), err)
 			}
+			if res.HistoryErr != nil {
+				fmt.Fprintln(stderr, "bp: warning:", res.HistoryErr)
+			}
 			if res.HasReturn {
 				out := s.NewWriter(cmd.OutOrStdout())
 				enc := json.NewEncoder(out)

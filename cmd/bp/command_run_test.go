@@ -106,6 +106,7 @@ blocks:
 		{"bad payload", []string{"run", failing, "--payload", "{"}, 2, "payload is not valid JSON"},
 		{"missing secret", []string{"run", secret}, 3, "vault.NOPE"},
 		{"unknown flag", []string{"run", failing, "--nope"}, 2, "unknown flag"},
+		{"unknown trigger", []string{"run", failing, "--trigger", "nosuch"}, 2, `no block "nosuch"`},
 	}
 	for _, tc := range tests {
 		r := env.run("", tc.args...)

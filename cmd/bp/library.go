@@ -125,7 +125,7 @@ func exitCodeFor(err error) int {
 		return exitOK
 	case isVaultError(err):
 		return exitVault
-	case errors.As(err, &ve), errors.Is(err, blueprints.ErrNotFound):
+	case errors.As(err, &ve), errors.Is(err, blueprints.ErrNotFound), errors.Is(err, runner.ErrUnknownTrigger):
 		return exitUsage
 	}
 	var fe *blueprints.FileError
