@@ -52,6 +52,18 @@ func (p *path) parse(src string, i int, loose, nested bool) (int, bool) {
 			if expectSegment && len(p.elems) == 0 {
 				return i, false
 			}
+			if i+1 < len(src) && (src[i+1] == '"' || src[i+1] == '\'') {
+				// a["key"]: a constant key, as Writer writes vault["NAME"].
+				q := src[i+1]
+				end := strings.IndexByte(src[i+2:], q)
+				if !loose || end < 0 || i+2+end+1 >= len(src) || src[i+2+end+1] != ']' {
+					return i, false
+				}
+				p.elems = append(p.elems, pathElem{key: src[i+2 : i+2+end]})
+				expectSegment = false
+				i = i + 2 + end + 2
+				continue
+			}
 			sub := &path{}
 			j, ok := sub.parse(src, i+1, loose, true)
 			if !ok || j >= len(src) || src[j] != ']' || len(sub.elems) == 0 {

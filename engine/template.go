@@ -205,9 +205,15 @@ func (t *Template) execute(s *scope, jsonText bool) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if str, ok := v.(string); ok && jsonText {
-			writeJSONEscaped(&b, str)
-			continue
+		if jsonText {
+			switch t := v.(type) {
+			case string:
+				writeJSONEscaped(&b, t)
+				continue
+			case fmt.Stringer:
+				writeJSONEscaped(&b, t.String())
+				continue
+			}
 		}
 		b.WriteString(textOf(v))
 	}

@@ -319,3 +319,13 @@ func TestTemplateInsideAStringOfAnExpression(t *testing.T) {
 		t.Fatalf("got %v (%v)", res.Return, res.Err)
 	}
 }
+
+func TestWriterQuotedKeys(t *testing.T) {
+	env := newEnv(t)
+	b := bp("w", blk("r", "returnvalue", f{"value": `@{vault["KEY"]} @{payload["a b"]}`}))
+	b.Format = engine.FormatWriter
+	res, _ := env.run(t, env.compile(t, b), engine.RunOptions{Payload: map[string]any{"a b": "x"}, Secrets: mapSecrets{"KEY": "k-1234"}})
+	if res.Return != "k-1234 x" {
+		t.Fatalf("got %#v (%v)", res.Return, res.Err)
+	}
+}
