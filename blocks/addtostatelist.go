@@ -11,11 +11,7 @@ type AddToStateList struct{}
 
 var addToStateListSpec = &engine.TypeSpec{
 	Name: "addtostatelist", Doc: "Appends a value to a list in the state.",
-	Fields: []engine.FieldSpec{
-		{Name: "element", Kind: engine.FieldText, Required: true, Doc: "dotted state path of the list"},
-		{Name: "value", Kind: engine.FieldText},
-		{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON"},
-	},
+	Fields:   stateFields,
 	Outcomes: []string{"success", "error"},
 }
 

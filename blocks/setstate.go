@@ -11,12 +11,15 @@ type SetState struct{}
 
 var setStateSpec = &engine.TypeSpec{
 	Name: "setstate", Doc: "Sets a value in the state.",
-	Fields: []engine.FieldSpec{
-		{Name: "element", Kind: engine.FieldText, Required: true, Doc: "dotted state path"},
-		{Name: "value", Kind: engine.FieldText},
-		{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON"},
-	},
+	Fields:   stateFields,
 	Outcomes: []string{"success", "error"},
+}
+
+// stateFields are the fields of the blocks that write the state.
+var stateFields = []engine.FieldSpec{
+	{Name: "element", Kind: engine.FieldText, Required: true, Doc: "dotted state path"},
+	{Name: "value", Kind: engine.FieldText},
+	{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON"},
 }
 
 func (SetState) Spec() *engine.TypeSpec { return setStateSpec }
