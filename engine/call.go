@@ -437,23 +437,7 @@ func (c *Call) SetState(element string, value any) error {
 // AppendState appends a value to the list at a dotted state path, creating
 // the list, and returns the new list.
 func (c *Call) AppendState(element string, value any) ([]any, error) {
-	v, err := c.r.sh.state.update(element, func(old any, exists bool) (any, error) {
-		var list []any
-		switch t := old.(type) {
-		case nil:
-		case []any:
-			list = t
-		default:
-			return nil, fmt.Errorf("state element %s is not a list", element)
-		}
-		out := make([]any, len(list), len(list)+1)
-		copy(out, list)
-		return append(out, value), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.([]any), nil
+	return c.r.sh.state.appendTo(element, value)
 }
 
 // MergeState sets and deletes top-level state keys at once.

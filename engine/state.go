@@ -14,6 +14,16 @@ import (
 type stateStore struct {
 	mu   sync.RWMutex
 	root map[string]any
+	// owned remembers, per state path, the list appendTo made last. Only
+	// that list may grow in place: its spare capacity is the store's own,
+	// while a list that came from anywhere else may share its backing
+	// array with another key or a reader.
+	owned map[string]ownedList
+}
+
+type ownedList struct {
+	first *any
+	len   int
 }
 
 func newStateStore(initial map[string]any) *stateStore {
@@ -115,6 +125,47 @@ func setIn(m map[string]any, keys []string, full string, fn func(any, bool) (any
 		return nil, err
 	}
 	out[keys[0]] = nc
+	return out, nil
+}
+
+// appendTo appends a value to the list at a dotted path, creating it.
+// Appending to the list it made last is amortized O(1); a reader holding
+// an earlier list sees only its own length, never the new slot.
+func (s *stateStore) appendTo(element string, value any) ([]any, error) {
+	keys, err := splitStatePath(element)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []any
+	root, err := setIn(s.root, keys, element, func(old any, _ bool) (any, error) {
+		var list []any
+		switch t := old.(type) {
+		case nil:
+		case []any:
+			list = t
+		default:
+			return nil, fmt.Errorf("state element %s is not a list", element)
+		}
+		own, ok := s.owned[element]
+		if ok && len(list) > 0 && own.first == &list[0] && own.len == len(list) {
+			out = append(list, value)
+		} else {
+			out = make([]any, len(list), 2*len(list)+4)
+			copy(out, list)
+			out = append(out, value)
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.root = root
+	if s.owned == nil {
+		s.owned = map[string]ownedList{}
+	}
+	s.owned[element] = ownedList{first: &out[0], len: len(out)}
 	return out, nil
 }
 
