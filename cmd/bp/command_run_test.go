@@ -135,3 +135,20 @@ blocks:
 		t.Errorf("calling broken: %v", r)
 	}
 }
+
+func TestRunPythonModes(t *testing.T) {
+	env := newBPEnv(t)
+	path := env.write("py.bp.yaml", `
+blocks:
+  py: {type: code, fields: {code: "import os\nset_output(os.getpid() != os.getppid())"}, outs: {success: r}}
+  r: {type: returnvalue, fields: {value: "@{result}"}}
+`)
+	for _, mode := range []string{"fork", "fresh"} {
+		if r := env.run("", "run", path, "--python-mode", mode); r.code != 0 || strings.TrimSpace(r.stdout) != "true" {
+			t.Errorf("%s: %v", mode, r)
+		}
+	}
+	if r := env.run("", "run", path, "--python-mode", "warm"); r.code != 2 {
+		t.Errorf("bad mode: %v", r)
+	}
+}

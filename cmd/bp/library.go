@@ -19,6 +19,7 @@ import (
 type runFlags struct {
 	vaultPath   string
 	python      string
+	pythonMode  string
 	history     string
 	noHistory   bool
 	maxParallel int
@@ -28,6 +29,7 @@ type runFlags struct {
 func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.vaultPath, "vault", "", "vault file (default $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db)")
 	cmd.Flags().StringVar(&f.python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
+	cmd.Flags().StringVar(&f.pythonMode, "python-mode", "", "how code blocks start: fork (a fresh child of a warm fork server, default) or fresh (a new python -I per block); default $BP_PYTHON_MODE")
 	cmd.Flags().StringVar(&f.history, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
 	cmd.Flags().BoolVar(&f.noHistory, "no-history", false, "do not record the run in the history")
 	cmd.Flags().IntVar(&f.maxParallel, "max-parallel", engine.DefaultMaxParallel, "blocks that may run at once")
@@ -40,7 +42,23 @@ func (f *runFlags) blockOptions() blocks.Options {
 	if python == "" {
 		python = os.Getenv("BP_PYTHON")
 	}
-	return blocks.Options{Python: python}
+	mode := f.pythonMode
+	if mode == "" {
+		mode = os.Getenv("BP_PYTHON_MODE")
+	}
+	return blocks.Options{Python: python, PythonFresh: mode == "fresh"}
+}
+
+// checkPythonMode refuses a mode that is neither fork nor fresh.
+func (f *runFlags) checkPythonMode() error {
+	mode := f.pythonMode
+	if mode == "" {
+		mode = os.Getenv("BP_PYTHON_MODE")
+	}
+	if mode != "" && mode != "fork" && mode != "fresh" {
+		return withCode(exitUsage, fmt.Errorf("python mode must be fork or fresh, not %q", mode))
+	}
+	return nil
 }
 
 // vaultPathOrEnv is --vault, else $BP_VAULT, else the default path.
