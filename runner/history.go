@@ -87,6 +87,7 @@ type historyRecorder struct {
 	mu      sync.Mutex
 	events  []EventJSON
 	dropped int
+	bytes   int
 	reads   []AuditRecord
 }
 
@@ -100,12 +101,17 @@ func (r *historyRecorder) Emit(e *engine.Event) {
 	if e.Kind == engine.RunStarted {
 		r.started = e.Time
 	}
-	if len(r.events) >= MaxHistoryEvents {
+	if e.Kind != engine.RunFinished && (len(r.events) >= MaxHistoryEvents || r.bytes+len(e.Message) > MaxHistoryBytes) {
 		r.dropped++
 		return
 	}
+	r.bytes += len(e.Message)
 	r.events = append(r.events, ToJSON(e))
 }
+
+// MaxHistoryBytes bounds the message text history keeps of one run (a
+// block that prints without end must not grow bp without end).
+const MaxHistoryBytes = 16 << 20
 
 // MaxHistoryEvents bounds the events history keeps of one run; a run that
 // emits more (a long loop, a chatty block) keeps its first ones and the
