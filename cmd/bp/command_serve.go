@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bprun/bp/blocks"
+	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/server"
+	"github.com/bprun/bp/vault"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+// shutdownWait bounds how long bp serve waits, once told to stop, for the
+// cancelled runs to end and the open answers to finish.
+const shutdownWait = 10 * time.Second
+
+func newServeCmd() *cobra.Command {
+	var (
+		flags   runFlags
+		addr    string
+		dir     string
+		maxRuns int
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API: start runs, follow them, manage the vault",
+		Long: `Load the blueprints in --dir and serve them over HTTP:
+
+  POST   /v1/blueprints/{key}/runs     start a run; the body is the JSON payload (may be
+                                       empty). 202 {"run": ID, "status": "running"}; with
+                                       ?wait=1, the run's events as server-sent events,
+                                       ending with "event: result" {run, status, return, error}
+  GET    /v1/runs/{id}                 status, and once done the return value or error
+  GET    /v1/runs/{id}/events          the run's events so far, as a JSON array
+  GET    /v1/blueprints                keys, descriptions, validity and load errors
+  PUT    /v1/vault/{name}              set a secret; the body is the value, byte for byte
+  DELETE /v1/vault/{name}              remove a secret
+  GET    /v1/vault                     names, versions and times; never values
+  GET    /healthz                      "ok", without a token
+
+Every endpoint but /healthz requires "Authorization: Bearer $BP_SERVER_TOKEN"
+when BP_SERVER_TOKEN is set. Without it, bp serve listens only on loopback
+(127.0.0.0/8, ::1, localhost) and answers only requests addressed there.
+Every answer is scrubbed of the vault's secrets; none holds a secret value.
+
+Runs read a snapshot of the vault (--vault), are recorded in the run history
+(--history), and at most --max-runs run at once (more get 429). The blueprints
+are loaded once, at start; restart bp serve to load changes.
+
+On SIGINT or SIGTERM, bp serve stops accepting connections, cancels the runs
+in progress, waits up to 10s for them and their streams to end, and exits 0.
+
+Exit codes: 0 stopped by a signal, 1 could not serve (address in use), 2 bad
+usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
+		Example: `  bp serve --dir ./flows
+  BP_SERVER_TOKEN=$(openssl rand -hex 32) bp serve --addr 0.0.0.0:8080 --dir ./flows
+
+  curl -s -X POST localhost:8080/v1/blueprints/weather/runs -d '{"city": "Oslo"}'
+  curl -sN -X POST 'localhost:8080/v1/blueprints/weather/runs?wait=1' -d '{"city": "Oslo"}'
+  curl -s localhost:8080/v1/runs/RUN_ID
+  printf %s "$KEY" | curl -s -X PUT --data-binary @- localhost:8080/v1/vault/WEATHER_KEY`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			stderr := cmd.ErrOrStderr()
+			token := os.Getenv(server.TokenEnv)
+			if err := server.CheckListenAddr(addr, token); err != nil {
+				return withCode(exitUsage, err)
+			}
+			if maxRuns < 1 {
+				return withCode(exitUsage, fmt.Errorf("--max-runs must be at least 1"))
+			}
+			set, err := loadSet(dir)
+			if err != nil {
+				return err
+			}
+			history, err := flags.historyStore()
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			vaultPath, err := vaultPathOrEnv(flags.vaultPath)
+			if err != nil {
+				return withCode(exitVault, err)
+			}
+			reg := blocks.Default(flags.blockOptions())
+			defer reg.Close()
+			lib := runner.NewLibrary(set, reg)
+			srv := server.New(server.Options{
+				Runner: runner.New(runner.Options{
+					Library:     lib,
+					OpenVault:   flags.openVaultForRun,
+					History:     history,
+					MaxParallel: flags.maxParallel,
+					Timeout:     flags.timeout,
+				}),
+				Library:   lib,
+				History:   history,
+				OpenVault: flags.openVaultForRun,
+				OpenVaultRW: func() (*vault.Vault, error) {
+					// Created on first PUT when a master key is set, as
+					// bp vault set does.
+					return vault.OpenEnv(vaultPath, os.Getenv, vault.Options{LockTimeout: vault.DefaultLockTimeout, CreateIfMissing: true})
+				},
+				Token:   token,
+				Log:     stderr,
+				MaxRuns: maxRuns,
+			})
+
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return withCode(exitRunFailed, err)
+			}
+			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+			auth := "no token: loopback only"
+			if token != "" {
+				auth = "bearer token required"
+			}
+			fmt.Fprintf(stderr, "bp: serving %d blueprints from %s on http://%s (%s)\n", len(set.Blueprints), dir, ln.Addr(), auth)
+			for _, fe := range set.Errors {
+				fmt.Fprintln(stderr, "bp: warning:", fe)
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			served := make(chan error, 1)
+			go func() { served <- hs.Serve(ln) }()
+			select {
+			case err := <-served:
+				return withCode(exitRunFailed, err)
+			case <-ctx.Done():
+			}
+			stop() // a second signal kills bp at once
+			fmt.Fprintln(stderr, "bp: shutting down: cancelling the runs in progress")
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+			defer cancel()
+			runsDone := make(chan error, 1)
+			go func() { runsDone <- srv.Shutdown(sctx) }()
+			// Streams end as their runs end; then the connections close.
+			herr := hs.Shutdown(sctx)
+			rerr := <-runsDone
+			if err := errors.Join(rerr, herr); err != nil {
+				fmt.Fprintln(stderr, "bp: warning: shutdown:", err)
+			}
+			return nil
+		},
+	}
+	flags.register(cmd)
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback only with $BP_SERVER_TOKEN)")
+	cmd.Flags().StringVar(&dir, "dir", ".", "directory (or file) of blueprints to serve")
+	cmd.Flags().IntVar(&maxRuns, "max-runs", server.DefaultMaxRuns, "runs in progress at once; more are refused with 429")
+	return cmd
+}

@@ -1,0 +1,431 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/scrub"
+)
+
+// keepAlive is how often an idle event stream gets a comment, so that
+// proxies do not close it.
+const keepAlive = 15 * time.Second
+
+// run is a run this server started: in progress, or finished and kept.
+type run struct {
+	id, blueprint string
+	sc            *scrub.Scrubber // the run's own: it knows every secret the run can see
+	start         time.Time
+	ctx           context.Context
+	cancel        context.CancelFunc
+	maxEvents     int
+
+	started chan struct{} // closed at the run's first event
+	done    chan struct{} // closed when the runner returned
+
+	mu       sync.Mutex
+	gotFirst bool
+	events   []rawEvent // the first maxEvents, as JSON, already scrubbed
+	dropped  int
+	subs     []*subscriber
+	result   *runner.Result // set before done is closed
+	startErr error          // the run could not start; set before done
+}
+
+// rawEvent is an event as the API shows it: its kind and its JSON. It is
+// encoded when it happens, so that later changes to values it refers to
+// cannot race with an answer.
+type rawEvent struct {
+	kind string
+	data []byte
+}
+
+// Emit receives the run's events from the runner, already scrubbed.
+func (rn *run) Emit(e *engine.Event) {
+	j := runner.ToJSON(e)
+	data, err := marshal(j)
+	if err != nil {
+		j.Result = nil
+		j.Message += " (result not shown: " + err.Error() + ")"
+		data, _ = marshal(j)
+	}
+	ev := rawEvent{kind: j.Event, data: data}
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	if !rn.gotFirst {
+		rn.gotFirst = true
+		close(rn.started)
+	}
+	if len(rn.events) < rn.maxEvents {
+		rn.events = append(rn.events, ev)
+	} else {
+		rn.dropped++
+	}
+	for _, sub := range rn.subs {
+		sub.push(ev)
+	}
+}
+
+func (rn *run) finish(res *runner.Result, err error) {
+	rn.mu.Lock()
+	rn.result, rn.startErr = res, err
+	rn.mu.Unlock()
+	close(rn.done)
+}
+
+// subscribe follows the run's events from now on.
+func (rn *run) subscribe(max int) *subscriber {
+	sub := &subscriber{max: max, notify: make(chan struct{}, 1)}
+	rn.mu.Lock()
+	rn.subs = append(rn.subs, sub)
+	rn.mu.Unlock()
+	return sub
+}
+
+// subscriber is one event stream's queue. The run never waits for a
+// client: a client that reads too slowly loses events, and is told how
+// many.
+type subscriber struct {
+	max    int
+	notify chan struct{}
+
+	mu      sync.Mutex
+	queue   []rawEvent
+	dropped int
+}
+
+func (s *subscriber) push(e rawEvent) {
+	s.mu.Lock()
+	if len(s.queue) < s.max {
+		s.queue = append(s.queue, e)
+	} else {
+		s.dropped++
+	}
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *subscriber) take() ([]rawEvent, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, d := s.queue, s.dropped
+	s.queue, s.dropped = nil, 0
+	return q, d
+}
+
+// runInfo is a run as GET /v1/runs/{id} and the final "result" event of a
+// stream show it.
+type runInfo struct {
+	Run           string     `json:"run"`
+	Blueprint     string     `json:"blueprint,omitempty"`
+	Status        string     `json:"status"`
+	Started       *time.Time `json:"started,omitempty"`
+	DurationMS    *float64   `json:"duration_ms,omitempty"`
+	Return        any        `json:"return"`
+	HasReturn     bool       `json:"has_return"`
+	Error         string     `json:"error,omitempty"`
+	DroppedEvents int        `json:"dropped_events,omitempty"`
+}
+
+func (rn *run) info() runInfo {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	start := rn.start.UTC()
+	in := runInfo{Run: rn.id, Blueprint: rn.blueprint, Status: engine.StatusRunning, Started: &start, DroppedEvents: rn.dropped}
+	if res := rn.result; res != nil {
+		in.Status = res.Status
+		ms := float64(res.Duration.Microseconds()) / 1000
+		in.DurationMS = &ms
+		in.Return, in.HasReturn = res.Return, res.HasReturn
+		if res.Err != nil {
+			in.Error = rn.sc.String(res.Err.Error())
+		}
+	}
+	return in
+}
+
+func recordInfo(rec *runner.RunRecord) runInfo {
+	start := rec.Started
+	ms := rec.DurationMS
+	return runInfo{
+		Run: rec.ID, Blueprint: rec.Blueprint, Status: rec.Status, Started: &start, DurationMS: &ms,
+		Return: rec.Return, HasReturn: rec.HasReturn, Error: rec.Error, DroppedEvents: rec.DroppedEvents,
+	}
+}
+
+// errBusy, errClosing: a run refused before it started.
+var (
+	errBusy    = errors.New("too many runs in progress; try again later")
+	errClosing = errors.New("the server is shutting down")
+)
+
+// startRun starts a run in the background and returns once it started
+// (its first event) or failed to start.
+func (s *Server) startRun(key string, payload any, trigger string, follow bool) (*run, *subscriber, error) {
+	if _, err := s.lib.Program(key); err != nil {
+		return nil, nil, err
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		return nil, nil, errBusy
+	}
+	rn := &run{
+		id: uuid.NewString(), blueprint: key, sc: scrub.New(), start: time.Now(),
+		maxEvents: s.opts.MaxEvents, started: make(chan struct{}), done: make(chan struct{}),
+	}
+	rn.ctx, rn.cancel = context.WithCancel(s.ctx)
+	var sub *subscriber
+	if follow {
+		sub = rn.subscribe(DefaultMaxPending)
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		rn.cancel()
+		<-s.slots
+		return nil, nil, errClosing
+	}
+	s.runs[rn.id] = rn
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.wg.Done()
+		res, err := s.opts.Runner.Run(rn.ctx, runner.Request{
+			Blueprint: key, Payload: payload, Trigger: trigger, RunID: rn.id,
+			Sinks: []engine.Sink{rn}, Scrubber: rn.sc,
+		})
+		rn.cancel()
+		rn.finish(res, err)
+		<-s.slots
+		s.retire(rn)
+	}()
+
+	select {
+	case <-rn.started:
+	case <-rn.done:
+	}
+	rn.mu.Lock()
+	err := rn.startErr
+	rn.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return rn, sub, nil
+}
+
+// retire keeps a finished run in memory among the KeepRuns newest; a run
+// that never started is forgotten.
+func (s *Server) retire(rn *run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rn.startErr != nil {
+		delete(s.runs, rn.id)
+		return
+	}
+	s.finished = append(s.finished, rn.id)
+	for len(s.finished) > s.opts.KeepRuns {
+		delete(s.runs, s.finished[0])
+		s.finished = s.finished[1:]
+	}
+}
+
+func (s *Server) lookup(id string) *run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id]
+}
+
+// POST /v1/blueprints/{key}/runs[?wait=1][&trigger=ID]
+func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload is larger than %d bytes", mbe.Limit))
+			return
+		}
+		s.fail(w, http.StatusBadRequest, "reading the payload: "+err.Error())
+		return
+	}
+	var payload any
+	if len(bytes.TrimSpace(body)) > 0 {
+		v, err := engine.DecodeJSON(body)
+		if err != nil {
+			s.fail(w, http.StatusBadRequest, "payload is not valid JSON: "+err.Error())
+			return
+		}
+		payload = v
+	}
+	q := r.URL.Query()
+	wait := false
+	if v := q.Get("wait"); v != "" {
+		wait, err = strconv.ParseBool(v)
+		if err != nil {
+			s.fail(w, http.StatusBadRequest, "wait must be 1 or 0, true or false")
+			return
+		}
+	}
+
+	rn, sub, err := s.startRun(key, payload, q.Get("trigger"), wait)
+	if err != nil {
+		s.runError(w, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/runs/"+rn.id)
+	if !wait {
+		s.writeJSON(w, http.StatusAccepted, map[string]string{"run": rn.id, "blueprint": rn.blueprint, "status": engine.StatusRunning}, rn.sc)
+		return
+	}
+	// The run belongs to this request: a client that goes away cancels it.
+	stop := context.AfterFunc(r.Context(), rn.cancel)
+	defer stop()
+	s.stream(w, r, rn, sub)
+}
+
+// stream answers a run's events as server-sent events, as they happen,
+// and ends with an event "result": {"run", "status", "return", "error"}.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, rn *run, sub *subscriber) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+
+	frame := func(kind string, data []byte) error {
+		data = s.scrub.Bytes(rn.sc.Bytes(data))
+		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, data)
+		return err
+	}
+	drain := func() error {
+		evs, dropped := sub.take()
+		if dropped > 0 {
+			if err := frame("dropped", fmt.Appendf(nil, `{"dropped":%d}`, dropped)); err != nil {
+				return err
+			}
+		}
+		for _, e := range evs {
+			if err := frame(e.kind, e.data); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	}
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for {
+		if err := drain(); err != nil {
+			return // the client went away; AfterFunc cancels the run
+		}
+		select {
+		case <-sub.notify:
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			_ = rc.Flush()
+		case <-rn.done:
+			// Every event was emitted before the runner returned.
+			if drain() != nil {
+				return
+			}
+			data, err := marshal(rn.info())
+			if err != nil {
+				data = fmt.Appendf(nil, `{"run":%q,"status":"failed","return":null,"error":"encoding the result"}`, rn.id)
+			}
+			_ = frame("result", data)
+			_ = rc.Flush()
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// GET /v1/runs/{id}
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if rn := s.lookup(id); rn != nil {
+		s.writeJSON(w, http.StatusOK, rn.info(), rn.sc)
+		return
+	}
+	rec, ok := s.fromHistory(w, id)
+	if ok {
+		s.writeJSON(w, http.StatusOK, recordInfo(rec), nil)
+	}
+}
+
+// GET /v1/runs/{id}/events
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if rn := s.lookup(id); rn != nil {
+		rn.mu.Lock()
+		evs, dropped := rn.events, rn.dropped
+		rn.mu.Unlock()
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i, e := range evs {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(e.data)
+		}
+		b.WriteByte(']')
+		if dropped > 0 {
+			w.Header().Set("X-Bp-Dropped-Events", strconv.Itoa(dropped))
+		}
+		// The run's scrubber again: it may have learnt a secret (mask())
+		// after some of these events were recorded.
+		s.writeRaw(w, http.StatusOK, b.Bytes(), rn.sc)
+		return
+	}
+	rec, ok := s.fromHistory(w, id)
+	if !ok {
+		return
+	}
+	if rec.DroppedEvents > 0 {
+		w.Header().Set("X-Bp-Dropped-Events", strconv.Itoa(rec.DroppedEvents))
+	}
+	evs := rec.Events
+	if evs == nil {
+		evs = []runner.EventJSON{}
+	}
+	s.writeJSON(w, http.StatusOK, evs, nil)
+}
+
+// fromHistory reads a run this server no longer holds, answering the
+// error itself when there is one.
+func (s *Server) fromHistory(w http.ResponseWriter, id string) (*runner.RunRecord, bool) {
+	if s.opts.History == nil {
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
+		return nil, false
+	}
+	rec, err := s.opts.History.Get(id)
+	switch {
+	case errors.Is(err, runner.ErrRunNotFound):
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
+		return nil, false
+	case err != nil:
+		s.fail(w, http.StatusInternalServerError, err.Error())
+		return nil, false
+	}
+	return rec, true
+}

@@ -1,0 +1,292 @@
+// Package server is bp's HTTP API (SPEC section 11): start runs, follow
+// them as server-sent events, read their results and events, list the
+// blueprints, and manage the vault, without ever answering a secret value.
+//
+// Every answer that can hold run data goes through that run's scrubber;
+// every other answer goes through a server-wide scrubber that knows the
+// values set through the API. Vault endpoints answer names, versions and
+// times only.
+//
+//	h := server.New(server.Options{Runner: r, History: hist, OpenVaultRW: open, Token: token})
+//	http.ListenAndServe("127.0.0.1:8080", h)
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/scrub"
+	"github.com/bprun/bp/vault"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxRuns    = 16
+	DefaultKeepRuns   = 64
+	DefaultMaxBody    = 10 << 20
+	DefaultLockWait   = 5 * time.Second
+	DefaultMaxPending = 10000
+)
+
+// Options configure a Server. Runner is required; the rest are optional.
+type Options struct {
+	// Runner runs the blueprints; its OpenVault gives each run a read-only
+	// snapshot of the vault.
+	Runner *runner.Runner
+	// Library lists the blueprints; nil means the Runner's.
+	Library *runner.Library
+	// History answers for runs no longer in memory; nil means only runs
+	// of this process, while they are kept, can be read.
+	History *runner.History
+	// OpenVaultRW opens the vault read-write (briefly, for PUT and
+	// DELETE /v1/vault/{name}); nil disables those endpoints (503).
+	OpenVaultRW func() (*vault.Vault, error)
+	// OpenVault opens the vault read-only for GET /v1/vault; nil means
+	// OpenVaultRW. A nil vault with a nil error is an empty vault.
+	OpenVault func() (*vault.Vault, error)
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on
+	// every endpoint but /healthz. Without one, the server answers only
+	// requests addressed to a loopback host (see CheckListenAddr).
+	Token string
+	// Log receives one line per request (method, path, status, time),
+	// scrubbed; nil logs nothing.
+	Log io.Writer
+
+	// MaxRuns bounds the runs in progress at once; more are refused with
+	// 429. Zero means DefaultMaxRuns.
+	MaxRuns int
+	// KeepRuns is how many finished runs stay in memory (the newest);
+	// older ones are read from History. Zero means DefaultKeepRuns.
+	KeepRuns int
+	// MaxEvents bounds the events kept in memory per run; a run that
+	// emits more keeps its first ones and counts the rest. Zero means
+	// runner.MaxHistoryEvents.
+	MaxEvents int
+	// MaxBody bounds a request body (payload). Zero means DefaultMaxBody.
+	MaxBody int64
+}
+
+// Server is the API, an http.Handler. Call Shutdown to cancel the runs in
+// progress when the process stops.
+type Server struct {
+	opts    Options
+	lib     *runner.Library
+	handler http.Handler
+	scrub   *scrub.Scrubber // values set through the API, for every answer
+	token   [32]byte        // sha256 of Options.Token
+
+	ctx    context.Context // parent of every run; cancelled by Shutdown
+	cancel context.CancelFunc
+	slots  chan struct{} // one per run in progress
+
+	mu       sync.Mutex
+	closing  bool
+	runs     map[string]*run
+	finished []string // ids of finished runs in memory, oldest first
+	wg       sync.WaitGroup
+	logMu    sync.Mutex
+}
+
+// New makes the API handler.
+func New(opts Options) *Server {
+	if opts.Library == nil && opts.Runner != nil {
+		opts.Library = opts.Runner.Library()
+	}
+	if opts.OpenVault == nil {
+		opts.OpenVault = opts.OpenVaultRW
+	}
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = DefaultMaxRuns
+	}
+	if opts.KeepRuns <= 0 {
+		opts.KeepRuns = DefaultKeepRuns
+	}
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = runner.MaxHistoryEvents
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	s := &Server{
+		opts:  opts,
+		lib:   opts.Library,
+		scrub: scrub.New(),
+		token: sha256.Sum256([]byte(opts.Token)),
+		slots: make(chan struct{}, opts.MaxRuns),
+		runs:  map[string]*run{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("POST /v1/blueprints/{key}/runs", s.postRun)
+	mux.HandleFunc("GET /v1/blueprints", s.listBlueprints)
+	mux.HandleFunc("GET /v1/runs/{id}", s.getRun)
+	mux.HandleFunc("GET /v1/runs/{id}/events", s.getEvents)
+	mux.HandleFunc("GET /v1/vault", s.listVault)
+	mux.HandleFunc("PUT /v1/vault/{name}", s.putSecret)
+	mux.HandleFunc("DELETE /v1/vault/{name}", s.deleteSecret)
+
+	// Browsers must not start runs or change the vault from other sites'
+	// pages (a form POST needs no preflight).
+	var h http.Handler = http.NewCrossOriginProtection().Handler(s.guard(mux))
+	s.handler = s.logged(h)
+	return s
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, r)
+}
+
+// Shutdown refuses new runs, cancels the runs in progress and waits for
+// them to end (their events and results stay readable) or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("runs still ending: %w", ctx.Err())
+	}
+}
+
+// guard checks the bearer token, or, without one, that the request was
+// addressed to a loopback host: a page on another site that rebinds its
+// DNS name to 127.0.0.1 must not reach a server that has no token.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.opts.Token == "" {
+			host := r.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			if !IsLoopbackHost(host) {
+				s.fail(w, http.StatusForbidden, "without BP_SERVER_TOKEN the server only answers requests addressed to a loopback host")
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 || !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="bp"`)
+			s.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter records the status of an answer for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) logged(next http.Handler) http.Handler {
+	if s.opts.Log == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		// The path only: names and ids, never a query or a body.
+		line := fmt.Sprintf("%s %s %s %d %s\n", start.UTC().Format(time.RFC3339), r.Method, r.URL.Path, sw.status, time.Since(start).Round(time.Millisecond))
+		s.logMu.Lock()
+		defer s.logMu.Unlock()
+		_, _ = io.WriteString(s.opts.Log, s.scrub.String(line))
+	})
+}
+
+// writeJSON answers v as JSON, scrubbed by sc (a run's scrubber, or nil)
+// and by the server's.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any, sc *scrub.Scrubber) {
+	b, err := marshal(v)
+	if err != nil {
+		s.fail(w, http.StatusInternalServerError, "encoding the answer: "+err.Error())
+		return
+	}
+	s.writeRaw(w, status, b, sc)
+}
+
+func (s *Server) writeRaw(w http.ResponseWriter, status int, b []byte, sc *scrub.Scrubber) {
+	if sc != nil {
+		b = sc.Bytes(b)
+	}
+	b = s.scrub.Bytes(b)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// errorBody is every error answer.
+type errorBody struct {
+	Error    string    `json:"error"`
+	Problems []problem `json:"problems,omitempty"`
+}
+
+// fail answers {"error": msg}.
+func (s *Server) fail(w http.ResponseWriter, status int, msg string) {
+	s.writeJSON(w, status, errorBody{Error: msg}, nil)
+}
+
+// marshal is json.Marshal without HTML escaping, so that text reads as
+// the run wrote it.
+func marshal(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+}
