@@ -30,13 +30,15 @@ type run struct {
 	ctx           context.Context
 	cancel        context.CancelFunc
 	maxEvents     int
+	maxBytes      int
 
 	started chan struct{} // closed at the run's first event
 	done    chan struct{} // closed when the runner returned
 
 	mu       sync.Mutex
 	gotFirst bool
-	events   []rawEvent // the first maxEvents, as JSON, already scrubbed
+	events   []rawEvent // the first ones within maxEvents and maxBytes, as JSON, already scrubbed
+	bytes    int
 	dropped  int
 	subs     []*subscriber
 	result   *runner.Result // set before done is closed
@@ -67,8 +69,10 @@ func (rn *run) Emit(e *engine.Event) {
 		rn.gotFirst = true
 		close(rn.started)
 	}
-	if len(rn.events) < rn.maxEvents {
+	// The last event, run.finished, is kept whatever the bounds.
+	if j.Event == string(engine.RunFinished) || (len(rn.events) < rn.maxEvents && rn.bytes+len(data) <= rn.maxBytes) {
 		rn.events = append(rn.events, ev)
+		rn.bytes += len(data)
 	} else {
 		rn.dropped++
 	}
@@ -85,8 +89,8 @@ func (rn *run) finish(res *runner.Result, err error) {
 }
 
 // subscribe follows the run's events from now on.
-func (rn *run) subscribe(max int) *subscriber {
-	sub := &subscriber{max: max, notify: make(chan struct{}, 1)}
+func (rn *run) subscribe(max, maxBytes int) *subscriber {
+	sub := &subscriber{max: max, maxBytes: maxBytes, notify: make(chan struct{}, 1)}
 	rn.mu.Lock()
 	rn.subs = append(rn.subs, sub)
 	rn.mu.Unlock()
@@ -97,18 +101,20 @@ func (rn *run) subscribe(max int) *subscriber {
 // client: a client that reads too slowly loses events, and is told how
 // many.
 type subscriber struct {
-	max    int
-	notify chan struct{}
+	max, maxBytes int
+	notify        chan struct{}
 
 	mu      sync.Mutex
 	queue   []rawEvent
+	bytes   int
 	dropped int
 }
 
 func (s *subscriber) push(e rawEvent) {
 	s.mu.Lock()
-	if len(s.queue) < s.max {
+	if len(s.queue) < s.max && s.bytes+len(e.data) <= s.maxBytes {
 		s.queue = append(s.queue, e)
+		s.bytes += len(e.data)
 	} else {
 		s.dropped++
 	}
@@ -123,7 +129,7 @@ func (s *subscriber) take() ([]rawEvent, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q, d := s.queue, s.dropped
-	s.queue, s.dropped = nil, 0
+	s.queue, s.dropped, s.bytes = nil, 0, 0
 	return q, d
 }
 
@@ -186,12 +192,12 @@ func (s *Server) startRun(key string, payload any, trigger string, follow bool) 
 	}
 	rn := &run{
 		id: uuid.NewString(), blueprint: key, sc: scrub.New(), start: time.Now(),
-		maxEvents: s.opts.MaxEvents, started: make(chan struct{}), done: make(chan struct{}),
+		maxEvents: s.opts.MaxEvents, maxBytes: s.opts.MaxEventBytes, started: make(chan struct{}), done: make(chan struct{}),
 	}
 	rn.ctx, rn.cancel = context.WithCancel(s.ctx)
 	var sub *subscriber
 	if follow {
-		sub = rn.subscribe(DefaultMaxPending)
+		sub = rn.subscribe(DefaultMaxPending, s.opts.MaxEventBytes)
 	}
 	s.mu.Lock()
 	if s.closing {

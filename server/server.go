@@ -34,8 +34,9 @@ const (
 	DefaultMaxRuns    = 16
 	DefaultKeepRuns   = 64
 	DefaultMaxBody    = 10 << 20
-	DefaultLockWait   = 5 * time.Second
 	DefaultMaxPending = 10000
+
+	DefaultMaxEventBytes = 8 << 20
 )
 
 // Options configure a Server. Runner is required; the rest are optional.
@@ -72,6 +73,9 @@ type Options struct {
 	// emits more keeps its first ones and counts the rest. Zero means
 	// runner.MaxHistoryEvents.
 	MaxEvents int
+	// MaxEventBytes bounds the JSON of the events kept in memory per run.
+	// Zero means DefaultMaxEventBytes.
+	MaxEventBytes int
 	// MaxBody bounds a request body (payload). Zero means DefaultMaxBody.
 	MaxBody int64
 }
@@ -113,6 +117,9 @@ func New(opts Options) *Server {
 	}
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = runner.MaxHistoryEvents
+	}
+	if opts.MaxEventBytes <= 0 {
+		opts.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody

@@ -1,0 +1,478 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bprun/bp/server"
+	"github.com/bprun/bp/vault"
+)
+
+const helloBP = `
+key: hello
+description: Says hello
+blocks:
+  start: {type: apitrigger, fields: {defaultResult: {name: world}}, outs: {trigger: greet}}
+  greet: {type: logmessage, fields: {message: "hello @{result.name}"}, outs: {success: done}}
+  done: {type: returnvalue, fields: {value: {greeting: "hello @{results.start.name}"}}}
+`
+
+// waitBP calls the URL in its payload and returns: it runs as long as the
+// server at that URL takes to answer.
+const waitBP = `
+key: waiting
+blocks:
+  start: {type: apitrigger, outs: {trigger: call}}
+  call:
+    type: httprequest
+    fields: {url: "@{payload.url}", timeout: 20s}
+    outs: {success: done}
+  done: {type: returnvalue, fields: {value: "@{result.body}"}}
+`
+
+const invalidBP = `
+key: invalid
+blocks:
+  a: {type: nosuchtype, outs: {success: b}}
+  b: {type: logmessage, fields: {message: hi}, outs: {success: a}}
+`
+
+const brokenBP = "key: broken\nblocks: [unclosed\n"
+
+func basicFiles() map[string]string {
+	return map[string]string{
+		"hello.bp.yaml":   helloBP,
+		"waiting.bp.yaml": waitBP,
+		"invalid.bp.yaml": invalidBP,
+		"broken.bp.yaml":  brokenBP,
+	}
+}
+
+func TestHealthzAndAuth(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.Token = "s3cret-token-value" })
+
+	a := f.doWith("GET", "/healthz", "", nil)
+	if a.status != 200 || strings.TrimSpace(a.body) != "ok" {
+		t.Errorf("healthz: %d %q", a.status, a.body)
+	}
+	for _, auth := range []string{"", "Bearer wrong", "Bearer s3cret-token-valuX", "s3cret-token-value", "Basic czNjcmV0"} {
+		for _, path := range []string{"/v1/blueprints", "/v1/vault", "/v1/runs/x", "/nowhere"} {
+			a := f.doWith("GET", path, "", func(r *http.Request) {
+				if auth != "" {
+					r.Header.Set("Authorization", auth)
+				}
+			})
+			if a.status != 401 || a.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("GET %s with %q: %d %s", path, auth, a.status, a.body)
+			}
+			if got := a.json(t)["error"]; got == nil {
+				t.Errorf("401 without a JSON error: %s", a.body)
+			}
+		}
+	}
+	// Changes need the token too.
+	f.expect(f.doWith("PUT", "/v1/vault/X_KEY", "value-1234", nil), 401)
+	f.expect(f.doWith("POST", "/v1/blueprints/hello/runs", "", nil), 401)
+	f.expect(f.do("GET", "/v1/blueprints", ""), 200)
+}
+
+func TestNoTokenAnswersOnlyLoopbackHosts(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	f.expect(f.do("GET", "/v1/blueprints", ""), 200)
+	a := f.doWith("GET", "/v1/blueprints", "", func(r *http.Request) { r.Host = "attacker.example:8080" })
+	f.expect(a, 403)
+	a = f.doWith("GET", "/v1/vault", "", func(r *http.Request) { r.Host = "localhost:8080" })
+	f.expect(a, 200)
+	// A browser's cross-site form post does not start a run.
+	a = f.doWith("POST", "/v1/blueprints/hello/runs", "", func(r *http.Request) {
+		r.Header.Set("Sec-Fetch-Site", "cross-site")
+		r.Header.Set("Origin", "https://attacker.example")
+	})
+	if a.status != 403 {
+		t.Errorf("cross-site POST: %d %s", a.status, a.body)
+	}
+}
+
+func TestCheckListenAddr(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:8080", "127.9.8.7:0", "[::1]:8080", "localhost:80", "LOCALHOST:1"} {
+		if err := server.CheckListenAddr(addr, ""); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "[::]:80", "192.168.1.2:80", "example.com:80", "localhost.example.com:80", "[::ffff:10.0.0.1]:80"} {
+		err := server.CheckListenAddr(addr, "")
+		if !errors.Is(err, server.ErrNeedsToken) || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "BP_SERVER_TOKEN") {
+			t.Errorf("%s: %v", addr, err)
+		}
+		if err := server.CheckListenAddr(addr, "tok"); err != nil {
+			t.Errorf("%s with a token: %v", addr, err)
+		}
+	}
+	if err := server.CheckListenAddr("nonsense", "tok"); err == nil {
+		t.Error("an address without a port was accepted")
+	}
+}
+
+func TestListBlueprints(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	a := f.expect(f.do("GET", "/v1/blueprints", ""), 200)
+	var got struct {
+		Blueprints []struct {
+			Key, Description, Format, Source, Error string
+			Valid                                   bool
+			Problems                                []map[string]any
+		}
+		Errors []struct{ Path, Key, Error string }
+	}
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]int{}
+	for i, b := range got.Blueprints {
+		byKey[b.Key] = i
+	}
+	if len(got.Blueprints) != 3 {
+		t.Fatalf("blueprints: %s", a.body)
+	}
+	hello := got.Blueprints[byKey["hello"]]
+	if !hello.Valid || hello.Description != "Says hello" || hello.Format != "native" || !strings.HasSuffix(hello.Source, "hello.bp.yaml") {
+		t.Errorf("hello: %+v", hello)
+	}
+	inv := got.Blueprints[byKey["invalid"]]
+	if inv.Valid || len(inv.Problems) == 0 || !strings.Contains(inv.Error, "nosuchtype") {
+		t.Errorf("invalid: %+v", inv)
+	}
+	if len(got.Errors) != 1 || got.Errors[0].Key != "broken" || !strings.HasSuffix(got.Errors[0].Path, "broken.bp.yaml") || got.Errors[0].Error == "" {
+		t.Errorf("errors: %+v", got.Errors)
+	}
+}
+
+func TestRunInTheBackground(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	a := f.expect(f.do("POST", "/v1/blueprints/hello/runs", `{"name": "Oslo"}`), 202)
+	m := a.json(t)
+	id, _ := m["run"].(string)
+	if id == "" || m["status"] != "running" || a.header.Get("Location") != "/v1/runs/"+id {
+		t.Fatalf("202 answer: %v %v", m, a.header)
+	}
+	res := f.waitRun(id)
+	if res["status"] != "returned" || res["has_return"] != true || res["blueprint"] != "hello" {
+		t.Fatalf("run: %v", res)
+	}
+	if ret, _ := res["return"].(map[string]any); ret["greeting"] != "hello Oslo" {
+		t.Errorf("return: %v", res["return"])
+	}
+	if _, ok := res["error"]; ok {
+		t.Errorf("a run that returned has an error: %v", res)
+	}
+	evs := f.events(id)
+	if len(evs) < 4 || evs[0]["event"] != "run.started" || evs[len(evs)-1]["event"] != "run.finished" {
+		t.Fatalf("events: %v", evs)
+	}
+	var log bool
+	for _, e := range evs {
+		if e["run"] != id {
+			t.Errorf("event of another run: %v", e)
+		}
+		if e["event"] == "block.output" && strings.Contains(e["message"].(string), "hello Oslo") {
+			log = true
+		}
+	}
+	if !log {
+		t.Errorf("no log line in %v", evs)
+	}
+
+	// An empty body is no payload: the trigger's default.
+	a = f.expect(f.do("POST", "/v1/blueprints/hello/runs", ""), 202)
+	res = f.waitRun(a.json(t)["run"].(string))
+	if ret, _ := res["return"].(map[string]any); ret["greeting"] != "hello world" {
+		t.Errorf("default payload: %v", res)
+	}
+}
+
+func (f *fixture) events(id string) []map[string]any {
+	f.t.Helper()
+	a := f.expect(f.do("GET", "/v1/runs/"+id+"/events", ""), 200)
+	var evs []map[string]any
+	if err := json.Unmarshal([]byte(a.body), &evs); err != nil {
+		f.t.Fatalf("events are not a JSON array: %v\n%s", err, a.body)
+	}
+	return evs
+}
+
+func TestRunWaitStreamsEvents(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	a := f.expect(f.do("POST", "/v1/blueprints/hello/runs?wait=1", `{"name": "Rome"}`), 200)
+	if ct := a.header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Errorf("content type %q", ct)
+	}
+	evs := parseSSE(t, a.body)
+	if len(evs) < 5 {
+		t.Fatalf("events: %s", a.body)
+	}
+	if evs[0].kind != "run.started" || evs[0].data["event"] != "run.started" {
+		t.Errorf("first event: %+v", evs[0])
+	}
+	if evs[len(evs)-2].kind != "run.finished" {
+		t.Errorf("next to last: %+v", evs[len(evs)-2])
+	}
+	last := evs[len(evs)-1]
+	if last.kind != "result" || last.data["status"] != "returned" || last.data["run"] == "" {
+		t.Fatalf("last event: %+v", last)
+	}
+	if ret, _ := last.data["return"].(map[string]any); ret["greeting"] != "hello Rome" {
+		t.Errorf("result: %v", last.data)
+	}
+	for _, e := range evs[:len(evs)-1] {
+		if e.kind != e.data["event"] {
+			t.Errorf("event line %q, data %v", e.kind, e.data["event"])
+		}
+	}
+	// The run stays readable.
+	id := last.data["run"].(string)
+	if got := f.expect(f.do("GET", "/v1/runs/"+id, ""), 200).json(t); got["status"] != "returned" {
+		t.Errorf("GET run: %v", got)
+	}
+	if n := len(f.events(id)); n != len(evs)-1 {
+		t.Errorf("GET events has %d events, the stream had %d", n, len(evs)-1)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	for _, c := range []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/v1/blueprints/nope/runs", "", 404, "nope"},
+		{"/v1/blueprints/nope/runs?wait=1", "", 404, "nope"},
+		{"/v1/blueprints/hello/runs", "{not json", 400, "not valid JSON"},
+		{"/v1/blueprints/hello/runs", `{"a": 1} trailing`, 400, "not valid JSON"},
+		{"/v1/blueprints/hello/runs?wait=maybe", "", 400, "wait"},
+		{"/v1/blueprints/hello/runs?trigger=nope", "", 400, "nope"},
+		{"/v1/blueprints/invalid/runs", "", 422, "nosuchtype"},
+		{"/v1/blueprints/invalid/runs?wait=1", "", 422, "nosuchtype"},
+		{"/v1/blueprints/broken/runs", "", 422, "broken.bp.yaml"},
+	} {
+		a := f.do("POST", c.path, c.body)
+		if a.status != c.status {
+			t.Errorf("POST %s: %d, want %d: %s", c.path, a.status, c.status, a.body)
+			continue
+		}
+		if a.header.Get("Content-Type") != "application/json" {
+			t.Errorf("POST %s: content type %q", c.path, a.header.Get("Content-Type"))
+		}
+		msg, _ := a.json(t)["error"].(string)
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("POST %s: error %q lacks %q", c.path, msg, c.want)
+		}
+	}
+	a := f.expect(f.do("POST", "/v1/blueprints/invalid/runs", ""), 422)
+	if probs, _ := a.json(t)["problems"].([]any); len(probs) == 0 {
+		t.Errorf("422 without problems: %s", a.body)
+	}
+	f.expect(f.do("GET", "/v1/runs/no-such-run", ""), 404)
+	f.expect(f.do("GET", "/v1/runs/no-such-run/events", ""), 404)
+	f.expect(f.do("DELETE", "/v1/blueprints", ""), 405)
+}
+
+func TestPayloadTooLarge(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxBody = 64 })
+	f.expect(f.do("POST", "/v1/blueprints/hello/runs", `{"name": "`+strings.Repeat("x", 100)+`"}`), 413)
+}
+
+func TestRunsLimitAndEventsSoFar(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxRuns = 1 })
+	g := newGate(t)
+	a := f.expect(f.do("POST", "/v1/blueprints/waiting/runs", `{"url": "`+g.url+`"}`), 202)
+	id := a.json(t)["run"].(string)
+	<-g.called
+
+	// Full: the next run is refused, not queued.
+	busy := f.do("POST", "/v1/blueprints/hello/runs", "")
+	if busy.status != 429 || busy.header.Get("Retry-After") == "" {
+		t.Errorf("second run: %d %v %s", busy.status, busy.header, busy.body)
+	}
+	// What exists so far.
+	if m := f.expect(f.do("GET", "/v1/runs/"+id, ""), 200).json(t); m["status"] != "running" || m["started"] == nil {
+		t.Errorf("running run: %v", m)
+	}
+	evs := f.events(id)
+	if len(evs) < 2 || evs[0]["event"] != "run.started" {
+		t.Fatalf("events so far: %v", evs)
+	}
+	for _, e := range evs {
+		if e["event"] == "run.finished" {
+			t.Errorf("a running run has finished: %v", evs)
+		}
+	}
+	g.release()
+	if m := f.waitRun(id); m["status"] != "returned" {
+		t.Errorf("run: %v", m)
+	}
+	// Its slot is free again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a := f.do("POST", "/v1/blueprints/hello/runs", "")
+		if a.status == 202 {
+			break
+		}
+		if a.status != 429 || time.Now().After(deadline) {
+			t.Fatalf("after the first run: %d %s", a.status, a.body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOldRunsComeFromHistory(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.KeepRuns = 1 })
+	first := parseSSE(t, f.expect(f.do("POST", "/v1/blueprints/hello/runs?wait=1", `{"name": "one"}`), 200).body)
+	firstID := first[len(first)-1].data["run"].(string)
+	f.expect(f.do("POST", "/v1/blueprints/hello/runs?wait=1", `{"name": "two"}`), 200)
+	// The first run is no longer in memory: history answers.
+	m := f.expect(f.do("GET", "/v1/runs/"+firstID, ""), 200).json(t)
+	if m["status"] != "returned" || m["run"] != firstID {
+		t.Fatalf("from history: %v", m)
+	}
+	if ret, _ := m["return"].(map[string]any); ret["greeting"] != "hello one" {
+		t.Errorf("from history: %v", m)
+	}
+	evs := f.events(firstID)
+	if len(evs) != len(first)-1 || evs[0]["event"] != "run.started" {
+		t.Errorf("events from history: %v", evs)
+	}
+}
+
+func TestShutdownCancelsRuns(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	g := newGate(t)
+	id := f.expect(f.do("POST", "/v1/blueprints/waiting/runs", `{"url": "`+g.url+`"}`), 202).json(t)["run"].(string)
+	<-g.called
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.api.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m := f.expect(f.do("GET", "/v1/runs/"+id, ""), 200).json(t); m["status"] != "cancelled" {
+		t.Errorf("run after shutdown: %v", m)
+	}
+	f.expect(f.do("POST", "/v1/blueprints/hello/runs", ""), 503)
+}
+
+func TestStreamClientGoneCancelsRun(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	g := newGate(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.url+"/v1/blueprints/waiting/runs?wait=1", strings.NewReader(`{"url": "`+g.url+`"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.called
+	loc := resp.Header.Get("Location")
+	cancel()
+	resp.Body.Close()
+	if m := f.waitRun(strings.TrimPrefix(loc, "/v1/runs/")); m["status"] != "cancelled" {
+		t.Errorf("run of a client that went away: %v", m)
+	}
+}
+
+func TestVaultEndpoints(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	a := f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 204)
+	if a.header.Get("X-Bp-Secret-Version") != "1" || a.header.Get("Warning") != "" || a.body != "" {
+		t.Errorf("PUT: %v %q", a.header, a.body)
+	}
+	a = f.expect(f.do("PUT", "/v1/vault/API_KEY", "second-value-2\n"), 204)
+	if a.header.Get("X-Bp-Secret-Version") != "2" {
+		t.Errorf("second PUT: %v", a.header)
+	}
+	a = f.expect(f.do("PUT", "/v1/vault/PIN", "123"), 204)
+	if w := a.header.Get("Warning"); !strings.Contains(w, "shorter than 4 bytes") {
+		t.Errorf("short value, Warning %q", w)
+	}
+	// The value is stored byte for byte.
+	v, err := vault.Open(f.vaultPath, f.key, vault.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.Get("API_KEY")
+	v.Close()
+	if err != nil || string(got) != "second-value-2\n" {
+		t.Errorf("stored %q, %v", got, err)
+	}
+
+	a = f.expect(f.do("GET", "/v1/vault", ""), 200)
+	var list struct {
+		Secrets []struct {
+			Name             string
+			Version          int
+			Created, Updated time.Time
+		}
+	}
+	if err := json.Unmarshal([]byte(a.body), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Secrets) != 2 || list.Secrets[0].Name != "API_KEY" || list.Secrets[0].Version != 2 || list.Secrets[0].Created.IsZero() || list.Secrets[1].Name != "PIN" {
+		t.Errorf("list: %s", a.body)
+	}
+	if strings.Contains(a.body, "value") {
+		t.Errorf("list shows a value: %s", a.body)
+	}
+
+	f.expect(f.do("PUT", "/v1/vault/1bad", "value-1234"), 400)
+	f.expect(f.do("PUT", "/v1/vault/bad-name", "value-1234"), 400)
+	f.expect(f.do("PUT", "/v1/vault/BIG", strings.Repeat("x", vault.MaxValueSize+1)), 413)
+	f.expect(f.do("DELETE", "/v1/vault/API_KEY", ""), 204)
+	f.expect(f.do("DELETE", "/v1/vault/API_KEY", ""), 404)
+	f.expect(f.do("DELETE", "/v1/vault/bad-name", ""), 400)
+	if body := f.expect(f.do("GET", "/v1/vault", ""), 200).body; strings.Contains(body, "API_KEY") {
+		t.Errorf("deleted secret still listed: %s", body)
+	}
+}
+
+func TestVaultLocked(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 204)
+	// Another process (here, this test) holds the write lock.
+	v, err := vault.Open(f.vaultPath, f.key, vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, c := range []struct{ method, path, body string }{
+		{"PUT", "/v1/vault/API_KEY", "second-value"},
+		{"DELETE", "/v1/vault/API_KEY", ""},
+		{"GET", "/v1/vault", ""},
+		{"POST", "/v1/blueprints/hello/runs", ""},
+		{"POST", "/v1/blueprints/hello/runs?wait=1", ""},
+	} {
+		a := f.do(c.method, c.path, c.body)
+		if a.status != 503 || !strings.Contains(a.json(t)["error"].(string), "lock") {
+			t.Errorf("%s %s with the vault locked: %d %s", c.method, c.path, a.status, a.body)
+		}
+	}
+}
+
+func TestNoVaultWrites(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.OpenVaultRW, o.OpenVault = nil, nil })
+	f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 503)
+	f.expect(f.do("DELETE", "/v1/vault/API_KEY", ""), 503)
+	f.expect(f.do("GET", "/v1/vault", ""), 503)
+}
+
+func TestAccessLog(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	f.expect(f.do("GET", "/v1/blueprints?x=1", ""), 200)
+	f.expect(f.do("GET", "/v1/runs/nope", ""), 404)
+	log := f.log.String()
+	if !strings.Contains(log, "GET /v1/blueprints 200") || !strings.Contains(log, "GET /v1/runs/nope 404") || strings.Contains(log, "x=1") {
+		t.Errorf("log:\n%s", log)
+	}
+}
