@@ -83,7 +83,7 @@ func newFixture(t *testing.T, files map[string]string, edit func(*server.Options
 		return vault.Open(f.vaultPath, f.key, vault.Options{ReadOnly: true, LockTimeout: 300 * time.Millisecond})
 	}
 	opts := server.Options{
-		Runner: runner.New(runner.Options{Library: lib, OpenVault: openRO, History: f.history}),
+		Runner:  runner.New(runner.Options{Library: lib, OpenVault: openRO, History: f.history}),
 		History: f.history,
 		OpenVaultRW: func() (*vault.Vault, error) {
 			return vault.Open(f.vaultPath, f.key, vault.Options{LockTimeout: 300 * time.Millisecond})
