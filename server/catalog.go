@@ -45,13 +45,13 @@ func (s *Server) listBlueprints(w http.ResponseWriter, r *http.Request) {
 		info := blueprintInfo{Key: bp.Key, Description: bp.Description, Format: bp.Format.String(), Source: bp.Source, Vault: bp.Vault, Valid: true}
 		if _, err := s.lib.Program(bp.Key); err != nil {
 			info.Valid = false
-			info.Error = err.Error()
-			info.Problems = problemsOf(err)
+			info.Error = s.clean(nil, err.Error())
+			info.Problems = s.problemsOf(err)
 		}
 		out.Blueprints = append(out.Blueprints, info)
 	}
 	for _, fe := range set.Errors {
-		out.Errors = append(out.Errors, fileError{Path: fe.Path, Key: fe.Key, Error: fe.Error(), Problems: problemsOf(fe)})
+		out.Errors = append(out.Errors, fileError{Path: fe.Path, Key: fe.Key, Error: s.clean(nil, fe.Error()), Problems: s.problemsOf(fe)})
 	}
 	s.writeJSON(w, http.StatusOK, out, nil)
 }

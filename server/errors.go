@@ -20,14 +20,14 @@ type problem struct {
 	Message string `json:"message"`
 }
 
-func problemsOf(err error) []problem {
+func (s *Server) problemsOf(err error) []problem {
 	var ve *engine.ValidationError
 	if !errors.As(err, &ve) {
 		return nil
 	}
 	out := make([]problem, len(ve.Problems))
 	for i, p := range ve.Problems {
-		out[i] = problem{File: p.Pos.File, Line: p.Pos.Line, Column: p.Pos.Column, Block: p.Block, Field: p.Field, Message: p.Message}
+		out[i] = problem{File: p.Pos.File, Line: p.Pos.Line, Column: p.Pos.Column, Block: s.clean(nil, p.Block), Field: p.Field, Message: s.clean(nil, p.Message)}
 	}
 	return out
 }
@@ -48,7 +48,7 @@ func (s *Server) runError(w http.ResponseWriter, err error) {
 	case errors.As(err, &ve), errors.As(err, &fe):
 		// Problems extracted with errors.As bypass the scrubbed message;
 		// writeJSON scrubs the whole answer.
-		s.writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: err.Error(), Problems: problemsOf(err)}, nil)
+		s.writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: s.clean(nil, err.Error()), Problems: s.problemsOf(err)}, nil)
 	case errors.Is(err, blueprints.ErrNotFound):
 		s.fail(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, runner.ErrUnknownTrigger):

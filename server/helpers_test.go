@@ -34,7 +34,7 @@ type fixture struct {
 	log       *syncBuffer
 
 	mu      sync.Mutex
-	answers []string // every answer's headers and body, for leak checks
+	answers []string // every answer's headers and body (not the request), for leak checks
 }
 
 type syncBuffer struct {
@@ -157,7 +157,7 @@ func (f *fixture) doWith(method, path, body string, edit func(*http.Request)) an
 	var hdr strings.Builder
 	_ = resp.Header.Write(&hdr)
 	f.mu.Lock()
-	f.answers = append(f.answers, method+" "+path+"\n"+hdr.String()+"\n"+a.body)
+	f.answers = append(f.answers, hdr.String()+"\n"+a.body)
 	f.mu.Unlock()
 	return a
 }

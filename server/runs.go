@@ -147,6 +147,12 @@ type runInfo struct {
 	DroppedEvents int        `json:"dropped_events,omitempty"`
 }
 
+func (s *Server) runInfo(rn *run) runInfo {
+	in := rn.info()
+	in.Error = s.clean(rn.sc, in.Error)
+	return in
+}
+
 func (rn *run) info() runInfo {
 	rn.mu.Lock()
 	defer rn.mu.Unlock()
@@ -353,7 +359,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rn *run, sub *su
 			if drain() != nil {
 				return
 			}
-			data, err := marshal(rn.info())
+			data, err := marshal(s.runInfo(rn))
 			if err != nil {
 				data = fmt.Appendf(nil, `{"run":%q,"status":"failed","return":null,"error":"encoding the result"}`, rn.id)
 			}
@@ -370,12 +376,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rn *run, sub *su
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if rn := s.lookup(id); rn != nil {
-		s.writeJSON(w, http.StatusOK, rn.info(), rn.sc)
+		s.writeJSON(w, http.StatusOK, s.runInfo(rn), rn.sc)
 		return
 	}
 	rec, ok := s.fromHistory(w, id)
 	if ok {
-		s.writeJSON(w, http.StatusOK, recordInfo(rec), nil)
+		in := recordInfo(rec)
+		in.Error = s.clean(nil, in.Error)
+		s.writeJSON(w, http.StatusOK, in, nil)
 	}
 }
 

@@ -283,7 +283,17 @@ type errorBody struct {
 
 // fail answers {"error": msg}.
 func (s *Server) fail(w http.ResponseWriter, status int, msg string) {
-	s.writeJSON(w, status, errorBody{Error: msg}, nil)
+	s.writeJSON(w, status, errorBody{Error: s.clean(nil, msg)}, nil)
+}
+
+// clean masks text with a run's scrubber (when not nil) and the
+// server's, before it is encoded: a secret quoted inside a message (Go's
+// %q) and then JSON-escaped is a form no byte-level pass would know.
+func (s *Server) clean(sc *scrub.Scrubber, text string) string {
+	if sc != nil {
+		text = sc.String(text)
+	}
+	return s.scrub.String(text)
 }
 
 // marshal is json.Marshal without HTML escaping, so that text reads as
