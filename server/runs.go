@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -433,8 +434,12 @@ func (s *Server) fromHistory(w http.ResponseWriter, id string) (*runner.RunRecor
 		return nil, false
 	}
 	rec, err := s.opts.History.Get(id)
+	if err == nil && rec.ID != id {
+		// History takes a unique prefix; the API names runs by full id.
+		err = runner.ErrRunNotFound
+	}
 	switch {
-	case errors.Is(err, runner.ErrRunNotFound):
+	case errors.Is(err, runner.ErrRunNotFound), err != nil && strings.Contains(err.Error(), "ambiguous"):
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
 		return nil, false
 	case err != nil:

@@ -149,9 +149,55 @@ func New(opts Options) *Server {
 
 	// Browsers must not start runs or change the vault from other sites'
 	// pages (a form POST needs no preflight).
-	var h http.Handler = http.NewCrossOriginProtection().Handler(s.guard(mux))
-	s.handler = s.logged(h)
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+	s.handler = s.logged(cop.Handler(s.guard(jsonMux{mux, s})))
 	return s
+}
+
+// jsonMux answers the mux's own errors (no such path, wrong method) as
+// JSON, like every other error.
+type jsonMux struct {
+	mux *http.ServeMux
+	s   *Server
+}
+
+func (m jsonMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := m.mux.Handler(r)
+	if pattern != "" {
+		m.mux.ServeHTTP(w, r) // sets the path values
+		return
+	}
+	rec := &headerOnly{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusNotFound
+	}
+	msg := "no such endpoint"
+	if status == http.StatusMethodNotAllowed {
+		msg = "method " + r.Method + " not allowed here"
+	}
+	m.s.fail(w, status, msg)
+}
+
+// headerOnly keeps the status and headers of an answer, not its body.
+type headerOnly struct {
+	header http.Header
+	status int
+}
+
+func (h *headerOnly) Header() http.Header         { return h.header }
+func (h *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (h *headerOnly) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
 }
 
 // ServeHTTP answers one request.

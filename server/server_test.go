@@ -279,7 +279,14 @@ func TestRunErrors(t *testing.T) {
 	}
 	f.expect(f.do("GET", "/v1/runs/no-such-run", ""), 404)
 	f.expect(f.do("GET", "/v1/runs/no-such-run/events", ""), 404)
-	f.expect(f.do("DELETE", "/v1/blueprints", ""), 405)
+	a = f.expect(f.do("DELETE", "/v1/blueprints", ""), 405)
+	if a.header.Get("Allow") == "" || a.json(t)["error"] == nil {
+		t.Errorf("405: %v %s", a.header, a.body)
+	}
+	f.expect(f.do("GET", "/v2/nothing", ""), 404).json(t)
+	// The API names runs by their full id, not a prefix.
+	id := parseSSE(t, f.expect(f.do("POST", "/v1/blueprints/hello/runs?wait=1", ""), 200).body)[0].data["run"].(string)
+	f.expect(f.do("GET", "/v1/runs/"+id[:8], ""), 404)
 }
 
 func TestPayloadTooLarge(t *testing.T) {
