@@ -132,6 +132,9 @@ func New(opts Options) *Server {
 		slots: make(chan struct{}, opts.MaxRuns),
 		runs:  map[string]*run{},
 	}
+	if opts.Token != "" {
+		s.scrub.Add(opts.Token) // no answer ever shows it either
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	mux := http.NewServeMux()

@@ -77,6 +77,9 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err := server.CheckListenAddr(addr, token); err != nil {
 				return withCode(exitUsage, err)
 			}
+			// Blueprints must not read the token: not through env:, and not
+			// from the environment of a Python child.
+			os.Unsetenv(server.TokenEnv)
 			if maxRuns < 1 {
 				return withCode(exitUsage, fmt.Errorf("--max-runs must be at least 1"))
 			}
@@ -120,7 +123,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err != nil {
 				return withCode(exitRunFailed, err)
 			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 			auth := "no token: loopback only"
 			if token != "" {
 				auth = "bearer token required"

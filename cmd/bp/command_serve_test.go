@@ -190,8 +190,9 @@ blocks:
     type: code
     fields:
       code: |
-        import base64
+        import base64, os
         print("key", vault["API_KEY"], base64.b64encode(vault["API_KEY"].encode()).decode())
+        print("token", os.environ.get("BP_SERVER_TOKEN", "unset"))
         set_output({"key": vault["API_KEY"], "city": payload["city"]})
     outs: {success: done}
   done: {type: returnvalue, fields: {value: "@{result}"}}
@@ -234,7 +235,7 @@ blocks:
 	if result.Status != "returned" || result.Return["key"] != "***" || result.Return["city"] != "Oslo" {
 		t.Errorf("result: %+v", result)
 	}
-	if !strings.Contains(body, `"message":"key *** ***\n"`) {
+	if !strings.Contains(body, `"message":"key *** ***\n"`) || !strings.Contains(body, "token unset") {
 		t.Errorf("stream lacks the masked output:\n%s", body)
 	}
 	for _, path := range []string{"/v1/runs/" + result.Run, "/v1/runs/" + result.Run + "/events", "/v1/vault"} {
@@ -284,7 +285,7 @@ blocks:
 	}
 
 	j, _ := json.Marshal(serveSecret)
-	forms := []string{serveSecret, string(j[1 : len(j)-1]), base64.StdEncoding.EncodeToString([]byte(serveSecret))}
+	forms := []string{serveSecret, string(j[1 : len(j)-1]), base64.StdEncoding.EncodeToString([]byte(serveSecret)), p.token}
 	for _, a := range answers {
 		for _, f := range forms {
 			if strings.Contains(a, f) {
