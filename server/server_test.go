@@ -483,3 +483,31 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("log:\n%s", log)
 	}
 }
+
+func TestEventBounds(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxEventBytes = 1 })
+	evs := parseSSE(t, f.expect(f.do("POST", "/v1/blueprints/hello/runs?wait=1", ""), 200).body)
+	// Nothing fits: the stream says how much it lost, and still ends with
+	// the result.
+	dropped := 0
+	for _, e := range evs[:len(evs)-1] {
+		if e.kind != "dropped" {
+			t.Errorf("event %s beyond the bound", e.kind)
+		}
+		n, _ := e.data["dropped"].(float64)
+		dropped += int(n)
+	}
+	last := evs[len(evs)-1]
+	if dropped < 5 || last.kind != "result" || last.data["status"] != "returned" {
+		t.Fatalf("stream: %+v", evs)
+	}
+	// Memory keeps run.finished whatever the bound, and counts the rest.
+	id := last.data["run"].(string)
+	a := f.expect(f.do("GET", "/v1/runs/"+id+"/events", ""), 200)
+	if a.header.Get("X-Bp-Dropped-Events") == "" || !strings.Contains(a.body, `"event":"run.finished"`) || strings.Contains(a.body, "run.started") {
+		t.Errorf("events: %v %s", a.header, a.body)
+	}
+	if m := f.expect(f.do("GET", "/v1/runs/"+id, ""), 200).json(t); m["dropped_events"] == nil {
+		t.Errorf("run: %v", m)
+	}
+}
