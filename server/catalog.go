@@ -64,7 +64,7 @@ func (s *Server) listVault(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.opts.OpenVault()
 	if err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	metas := []vault.Meta{}
@@ -72,7 +72,7 @@ func (s *Server) listVault(w http.ResponseWriter, r *http.Request) {
 		list, err := v.List()
 		v.Close()
 		if err != nil {
-			s.vaultFail(w, err)
+			s.vaultFail(w, err, nil)
 			return
 		}
 		metas = append(metas, list...)
@@ -111,12 +111,12 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("no vault")
 	}
 	if err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	defer v.Close()
 	if err := v.Set(name, value); err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	m, err := v.Meta(name)
@@ -124,7 +124,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		err = v.Close()
 	}
 	if err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	w.Header().Set("X-Bp-Secret-Version", fmt.Sprint(m.Version))
@@ -150,16 +150,16 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("secret %s: %w", name, vault.ErrNotFound)
 	}
 	if err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	defer v.Close()
 	if err := v.Delete(name); err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	if err := v.Close(); err != nil {
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, nil)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -7,6 +7,7 @@ import (
 	"github.com/bprun/bp/blueprints"
 	"github.com/bprun/bp/engine"
 	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/scrub"
 	"github.com/bprun/bp/vault"
 )
 
@@ -33,30 +34,36 @@ func (s *Server) problemsOf(err error) []problem {
 }
 
 // runError answers a run that could not start. Its message went through
-// the run's scrubber in the runner; writeJSON masks once more.
-func (s *Server) runError(w http.ResponseWriter, err error) {
+// the run's scrubber sc (nil when the run was refused before it had one)
+// in the runner; it is masked again before and after encoding.
+func (s *Server) runError(w http.ResponseWriter, err error, sc *scrub.Scrubber) {
 	var (
 		ve *engine.ValidationError
 		fe *blueprints.FileError
 	)
+	msg := err.Error()
 	switch {
 	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusTooManyRequests, err.Error())
+		s.failScrubbed(w, http.StatusTooManyRequests, msg, sc)
 	case errors.Is(err, errClosing):
-		s.fail(w, http.StatusServiceUnavailable, err.Error())
+		s.failScrubbed(w, http.StatusServiceUnavailable, msg, sc)
 	case errors.As(err, &ve), errors.As(err, &fe):
-		// Problems extracted with errors.As bypass the scrubbed message;
-		// writeJSON scrubs the whole answer.
-		s.writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: s.clean(nil, err.Error()), Problems: s.problemsOf(err)}, nil)
+		// Problems extracted with errors.As bypass the scrubbed message:
+		// each is masked on its own.
+		probs := s.problemsOf(err)
+		for i := range probs {
+			probs[i].Block, probs[i].Message = s.clean(sc, probs[i].Block), s.clean(sc, probs[i].Message)
+		}
+		s.writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: s.clean(sc, msg), Problems: probs}, sc)
 	case errors.Is(err, blueprints.ErrNotFound):
-		s.fail(w, http.StatusNotFound, err.Error())
+		s.failScrubbed(w, http.StatusNotFound, msg, sc)
 	case errors.Is(err, runner.ErrUnknownTrigger):
-		s.fail(w, http.StatusBadRequest, err.Error())
+		s.failScrubbed(w, http.StatusBadRequest, msg, sc)
 	case isVaultError(err):
-		s.vaultFail(w, err)
+		s.vaultFail(w, err, sc)
 	default:
-		s.fail(w, http.StatusInternalServerError, err.Error())
+		s.failScrubbed(w, http.StatusInternalServerError, msg, sc)
 	}
 }
 
@@ -72,16 +79,16 @@ func isVaultError(err error) bool {
 // vaultFail answers a vault that would not open or change: 503 while it
 // is locked or has no usable key (an operator can fix that without a
 // restart), 500 when it is damaged.
-func (s *Server) vaultFail(w http.ResponseWriter, err error) {
+func (s *Server) vaultFail(w http.ResponseWriter, err error, sc *scrub.Scrubber) {
+	status := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, vault.ErrLocked):
 		w.Header().Set("Retry-After", "1")
-		s.fail(w, http.StatusServiceUnavailable, err.Error())
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, vault.ErrNoKey), errors.Is(err, vault.ErrWrongKey):
-		s.fail(w, http.StatusServiceUnavailable, err.Error())
+		status = http.StatusServiceUnavailable
 	case errors.Is(err, vault.ErrNotFound):
-		s.fail(w, http.StatusNotFound, err.Error())
-	default:
-		s.fail(w, http.StatusInternalServerError, err.Error())
+		status = http.StatusNotFound
 	}
+	s.failScrubbed(w, status, err.Error(), sc)
 }

@@ -187,7 +187,8 @@ var (
 )
 
 // startRun starts a run in the background and returns once it started
-// (its first event) or failed to start.
+// (its first event) or failed to start: then with the error, and the run
+// when it got as far as having a scrubber.
 func (s *Server) startRun(key string, payload any, trigger string, follow bool) (*run, *subscriber, error) {
 	if _, err := s.lib.Program(key); err != nil {
 		return nil, nil, err
@@ -237,7 +238,7 @@ func (s *Server) startRun(key string, payload any, trigger string, follow bool) 
 	err := rn.startErr
 	rn.mu.Unlock()
 	if err != nil {
-		return nil, nil, err
+		return rn, nil, err
 	}
 	return rn, sub, nil
 }
@@ -298,7 +299,11 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 
 	rn, sub, err := s.startRun(key, payload, q.Get("trigger"), wait)
 	if err != nil {
-		s.runError(w, err)
+		var sc *scrub.Scrubber
+		if rn != nil {
+			sc = rn.sc
+		}
+		s.runError(w, err, sc)
 		return
 	}
 	w.Header().Set("Location", "/v1/runs/"+rn.id)

@@ -249,9 +249,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The scheme is case-insensitive (RFC 9110); the token is not.
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 || !ok {
+		if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 || !strings.EqualFold(scheme, "Bearer") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bp"`)
 			s.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -332,7 +333,12 @@ type errorBody struct {
 
 // fail answers {"error": msg}.
 func (s *Server) fail(w http.ResponseWriter, status int, msg string) {
-	s.writeJSON(w, status, errorBody{Error: s.clean(nil, msg)}, nil)
+	s.failScrubbed(w, status, msg, nil)
+}
+
+// failScrubbed answers {"error": msg} masked by a run's scrubber too.
+func (s *Server) failScrubbed(w http.ResponseWriter, status int, msg string, sc *scrub.Scrubber) {
+	s.writeJSON(w, status, errorBody{Error: s.clean(sc, msg)}, sc)
 }
 
 // clean masks text with a run's scrubber (when not nil) and the

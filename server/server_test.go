@@ -79,6 +79,7 @@ func TestHealthzAndAuth(t *testing.T) {
 	f.expect(f.doWith("PUT", "/v1/vault/X_KEY", "value-1234", nil), 401)
 	f.expect(f.doWith("POST", "/v1/blueprints/hello/runs", "", nil), 401)
 	f.expect(f.do("GET", "/v1/blueprints", ""), 200)
+	f.expect(f.doWith("GET", "/v1/vault", "", func(r *http.Request) { r.Header.Set("Authorization", "bearer s3cret-token-value") }), 200)
 }
 
 func TestNoTokenAnswersOnlyLoopbackHosts(t *testing.T) {
