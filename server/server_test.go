@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -510,5 +511,38 @@ func TestEventBounds(t *testing.T) {
 	}
 	if m := f.expect(f.do("GET", "/v1/runs/"+id, ""), 200).json(t); m["dropped_events"] == nil {
 		t.Errorf("run: %v", m)
+	}
+}
+
+func TestStreamFlushesAsEventsHappen(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	g := newGate(t)
+	resp, err := http.Post(f.url+"/v1/blueprints/waiting/runs?wait=1", "application/json", strings.NewReader(`{"url": "`+g.url+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The run waits at the gate: what has happened so far is already
+	// on the wire.
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), `"block":"call"`) {
+		n, err := resp.Body.Read(buf)
+		if err != nil {
+			t.Fatalf("stream ended before the run did: %v\n%s", err, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	if !strings.HasPrefix(seen.String(), "event: run.started\n") || strings.Contains(seen.String(), "event: result") {
+		t.Fatalf("so far:\n%s", seen.String())
+	}
+	g.release()
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := parseSSE(t, seen.String()+string(rest))
+	if last := evs[len(evs)-1]; last.kind != "result" || last.data["status"] != "returned" {
+		t.Errorf("last: %+v", last)
 	}
 }

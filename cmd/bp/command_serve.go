@@ -69,6 +69,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
   curl -s -X POST localhost:8080/v1/blueprints/weather/runs -d '{"city": "Oslo"}'
   curl -sN -X POST 'localhost:8080/v1/blueprints/weather/runs?wait=1' -d '{"city": "Oslo"}'
   curl -s localhost:8080/v1/runs/RUN_ID
+  curl -s -H "Authorization: Bearer $BP_SERVER_TOKEN" host:8080/v1/runs/RUN_ID/events
   printf %s "$KEY" | curl -s -X PUT --data-binary @- localhost:8080/v1/vault/WEATHER_KEY`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
