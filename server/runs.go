@@ -190,8 +190,11 @@ var (
 // (its first event) or failed to start: then with the error, and the run
 // when it got as far as having a scrubber.
 func (s *Server) startRun(key string, payload any, trigger string, follow bool) (*run, *subscriber, error) {
-	if _, err := s.lib.Program(key); err != nil {
-		return nil, nil, err
+	if s.lib != nil {
+		// Unknown and invalid blueprints are refused before they take a slot.
+		if _, err := s.lib.Program(key); err != nil {
+			return nil, nil, err
+		}
 	}
 	select {
 	case s.slots <- struct{}{}:

@@ -101,9 +101,12 @@ type Server struct {
 	logMu    sync.Mutex
 }
 
-// New makes the API handler.
+// New makes the API handler. It panics without Options.Runner.
 func New(opts Options) *Server {
-	if opts.Library == nil && opts.Runner != nil {
+	if opts.Runner == nil {
+		panic("server: Options.Runner is required")
+	}
+	if opts.Library == nil {
 		opts.Library = opts.Runner.Library()
 	}
 	if opts.OpenVault == nil {
