@@ -30,7 +30,7 @@
 // block (slower: the interpreter's whole start-up each time).
 //
 // Secrets never appear in argv or the environment of any of these processes,
-// and BP_VAULT_* variables are removed from the interpreter's environment.
+// and BP_VAULT_* and BP_SERVER_TOKEN are removed from the interpreter's environment.
 //
 // # The block's globals
 //
@@ -108,7 +108,7 @@ type Options struct {
 	// Mode selects fork server (default) or a fresh process per block.
 	Mode Mode
 	// Env is added to the interpreter's environment (KEY=VALUE), after the
-	// inherited one. BP_VAULT_* variables are removed from both.
+	// inherited one. BP_VAULT_* and BP_SERVER_TOKEN are removed from both.
 	Env []string
 }
 
@@ -478,16 +478,21 @@ func resolve(python string, env []string) (path, version string, err error) {
 	return exe, ver, nil
 }
 
-// buildEnv is base plus extra, without BP_VAULT_* variables.
+// buildEnv is base plus extra, without bp's own credentials: the vault's
+// key variables and the server's token never reach a block's code.
 func buildEnv(base, extra []string) []string {
 	env := make([]string, 0, len(base)+len(extra))
 	for _, list := range [][]string{base, extra} {
 		for _, kv := range list {
-			if strings.HasPrefix(kv, "BP_VAULT") {
+			if isCredential(kv) {
 				continue
 			}
 			env = append(env, kv)
 		}
 	}
 	return env
+}
+
+func isCredential(kv string) bool {
+	return strings.HasPrefix(kv, "BP_VAULT") || strings.HasPrefix(kv, "BP_SERVER_TOKEN=")
 }

@@ -619,6 +619,7 @@ func TestVaultEnvStripped(t *testing.T) {
 	const canary = "vault-key-canary-93ab"
 	t.Setenv("BP_VAULT_KEY", canary)
 	t.Setenv("BP_VAULT_PASSPHRASE", canary)
+	t.Setenv("BP_SERVER_TOKEN", canary)
 	t.Setenv("OTHER_VAR", "kept")
 	for _, m := range []Mode{ModeForkServer, ModeFresh} {
 		t.Run(m.String(), func(t *testing.T) {
@@ -631,8 +632,8 @@ func TestVaultEnvStripped(t *testing.T) {
 import os
 set_output(open("/proc/self/environ", "rb").read().decode())`})
 			env := resp.Value.(string)
-			if strings.Contains(env, canary) || strings.Contains(env, "BP_VAULT") {
-				t.Errorf("BP_VAULT_* reached python")
+			if strings.Contains(env, canary) || strings.Contains(env, "BP_VAULT") || strings.Contains(env, "BP_SERVER_TOKEN") {
+				t.Errorf("a bp credential reached python")
 			}
 			if !strings.Contains(env, "OTHER_VAR=kept") || !strings.Contains(env, "EXTRA=1") {
 				t.Errorf("environment not passed")
