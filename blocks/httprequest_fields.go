@@ -277,6 +277,21 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > limit {
 		return &redirectLimitError{max: limit}
 	}
+	// Headers and bodies often hold secrets (@{vault.NAME}). Go's client
+	// strips only Authorization and Cookie on a new host, and keeps even
+	// those from https to http: what the block set goes to its own origin
+	// only.
+	first := via[0]
+	if req.URL.Scheme != first.URL.Scheme || !strings.EqualFold(req.URL.Host, first.URL.Host) {
+		if req.Response != nil && (req.Response.StatusCode == http.StatusTemporaryRedirect || req.Response.StatusCode == http.StatusPermanentRedirect) && first.ContentLength != 0 {
+			return fmt.Errorf("refusing to send the request body to another origin (%s://%s) on a %d redirect", req.URL.Scheme, req.URL.Host, req.Response.StatusCode)
+		}
+		for name := range first.Header {
+			if name != "User-Agent" {
+				req.Header.Del(name)
+			}
+		}
+	}
 	return nil
 }
 

@@ -658,3 +658,38 @@ func httpFanOut(url string, n int) *engine.Blueprint {
 	}
 	return bp
 }
+
+func TestHTTPRedirectToAnotherOriginDropsTheBlocksHeaders(t *testing.T) {
+	var got http.Header
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		fmt.Fprint(w, "landed")
+	}))
+	defer other.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusFound
+		if r.Method == http.MethodPost {
+			code = http.StatusTemporaryRedirect
+		}
+		http.Redirect(w, r, other.URL+"/elsewhere", code)
+	}))
+	defer first.Close()
+	env := newHTTPEnv(t, blocks.HTTPOptions{})
+	bp := httpBP(hf{"url": first.URL, "headers": map[string]any{"X-Api-Key": "sk-live-abcdef123456", "Authorization": "Bearer sk-live-abcdef123456"}},
+		[]string{"success>ret"}, httpRet("@{result.body}"))
+	res, _ := env.run(t, bp, engine.RunOptions{})
+	if res.Return != "landed" {
+		t.Fatalf("return %v (%v)", res.Return, res.Err)
+	}
+	if got.Get("X-Api-Key") != "" || got.Get("Authorization") != "" {
+		t.Errorf("the other origin got the block's headers: %v", got)
+	}
+
+	post := httpBP(hf{"url": first.URL, "method": "POST", "body": "token=sk-live-abcdef123456"},
+		[]string{"success>ret", "connectionError>ret"}, httpRet("@{message}"))
+	got = nil
+	res, _ = env.run(t, post, engine.RunOptions{})
+	if got != nil || !strings.Contains(fmt.Sprint(res.Return), "refusing to send the request body to another origin") {
+		t.Errorf("a 307 to another origin: return %v, other got %v", res.Return, got)
+	}
+}
