@@ -33,7 +33,9 @@ $XDG_DATA_HOME/bp/history.db), written with each run.`,
 			if len(args) == 1 {
 				name = args[0]
 				if !vault.ValidName(name) {
-					return withCode(exitUsage, fmt.Errorf("%q: %w", name, vault.ErrInvalidName))
+					// Not echoed: a value typed where the name goes must not
+					// be printed back.
+					return withCode(exitUsage, vault.ErrInvalidName)
 				}
 			}
 			h, err := openHistory(historyPath)
