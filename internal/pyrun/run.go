@@ -311,6 +311,7 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 		pid      int
 		lastPing time.Time
 		exiting  bool // answered and closed its pipes, not yet reaped
+		doneAt   time.Time // when the answer arrived
 	)
 	pfds := make([]unix.PollFd, 0, 5)
 	idx := make([]int, 0, 5) // pipe index per pollfd, -1 for the eventfd
@@ -367,6 +368,15 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 		if !exitAt.IsZero() && now.Sub(exitAt) >= exitGrace {
 			break
 		}
+		// An answer ends the block: the child has exitGrace to exit, and is
+		// then killed, so a block that answers and goes on cannot outlive
+		// its timeout.
+		if s.gotDone && doneAt.IsZero() {
+			doneAt = now
+		}
+		if !doneAt.IsZero() && now.Sub(doneAt) >= exitGrace {
+			break
+		}
 		if reason != notStopped && now.Sub(stopAt) >= killGrace {
 			break
 		}
@@ -383,6 +393,9 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 		}
 		if !exitAt.IsZero() {
 			until(exitAt.Add(exitGrace))
+		}
+		if !doneAt.IsZero() {
+			until(doneAt.Add(exitGrace))
 		}
 		if reason != notStopped {
 			until(stopAt.Add(killGrace))
@@ -429,7 +442,9 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 			ready[idx[i]] = true
 		}
 		if ready[3] {
-			s.readAnswer()
+			// Bounded, so that a block flooding its output still has its
+			// deadline and cancellation checked between reads.
+			s.readAnswer(answerReadsPerPoll)
 		}
 		for i := 1; i <= 2; i++ {
 			if ready[i] {
@@ -509,10 +524,15 @@ func (s *session) closeReq() {
 	}
 }
 
-// readAnswer reads all the answer pipe holds now and handles its frames.
-func (s *session) readAnswer() {
+// answerReadsPerPoll bounds the reads of the answer pipe between two
+// checks of the block's deadline.
+const answerReadsPerPoll = 8
+
+// readAnswer reads what the answer pipe holds now, at most max reads (0:
+// until it is empty), and handles its frames.
+func (s *session) readAnswer(max int) {
 	fd := s.p.goEnd[3]
-	for fd >= 0 {
+	for reads := 0; fd >= 0 && (max == 0 || reads < max); reads++ {
 		n, err := unix.Read(fd, s.buf)
 		if n > 0 {
 			s.frames = append(s.frames, s.buf[:n]...)
@@ -580,7 +600,9 @@ func (s *session) readRaw(i int) {
 		n, err := unix.Read(fd, s.buf)
 		if n > 0 {
 			data := bytes.Clone(s.buf[:n])
-			s.readAnswer()
+			// All of it: a mask written before these bytes must reach the
+			// handler first.
+			s.readAnswer(0)
 			stream := Stdout
 			if i == 2 {
 				stream = Stderr
