@@ -310,7 +310,7 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 		lost     bool
 		pid      int
 		lastPing time.Time
-		exiting  bool // answered and closed its pipes, not yet reaped
+		exiting  bool      // answered and closed its pipes, not yet reaped
 		doneAt   time.Time // when the answer arrived
 	)
 	pfds := make([]unix.PollFd, 0, 5)
