@@ -428,3 +428,23 @@ func TestStableAcrossRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestCaseErrorsNeverQuoteTheFakeVault(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{
+		"w.bp.yaml":                 weatherBP,
+		"testdata/w/case.yaml":      "vault: {API_KEY: " + secret + "}\nhttp: [{request: {urlPattern: \"(" + secret + "\"}, response: {status: 200}}]\n",
+		"testdata/w/bomb/case.yaml": "a: &a [x, x]\nb: &b [*a, *a]\npayload: [*b, *b]\n",
+		"testdata/w/slow/case.yaml": "vault: {API_KEY: " + secret + "}\ntimeout: " + secret + "\n",
+	})
+	for _, r := range runCases(t, dir, Options{}) {
+		if r.Passed || r.Err == nil {
+			t.Errorf("%s: want an error: %+v", r.Name, r)
+			continue
+		}
+		noSecret(t, r)
+		if r.Name == "w/bomb" && !strings.Contains(r.Err.Error(), "aliases") {
+			t.Errorf("alias bomb: %v", r.Err)
+		}
+	}
+}

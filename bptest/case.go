@@ -13,10 +13,35 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/bprun/bp/blueprints"
 	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/scrub"
 )
+
+// maxCaseBytes bounds a case.yaml: recorded exchanges, not data sets.
+const maxCaseBytes = 8 << 20
+
+// hasAlias reports whether a YAML file uses an alias.
+func hasAlias(f *ast.File) bool {
+	found := false
+	for _, doc := range f.Docs {
+		ast.Walk(aliasFinder{&found}, doc)
+	}
+	return found
+}
+
+type aliasFinder struct{ found *bool }
+
+func (a aliasFinder) Visit(n ast.Node) ast.Visitor {
+	if _, ok := n.(*ast.AliasNode); ok {
+		*a.found = true
+		return nil
+	}
+	return a
+}
 
 // File names of a case.
 const (
@@ -165,10 +190,18 @@ type caseSpec struct {
 }
 
 // parseCase reads case.yaml. Its errors never quote vault values.
-func parseCase(path string) (*caseSpec, error) {
+func parseCase(path string) (spec *caseSpec, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > maxCaseBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxCaseBytes)
+	}
+	// Aliases let a few bytes expand to gigabytes; a case has no need of
+	// them.
+	if file, perr := parser.ParseBytes(data, 0); perr == nil && hasAlias(file) {
+		return nil, fmt.Errorf("%s: YAML aliases (*name) are not allowed in a case", path)
 	}
 	var f caseFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
@@ -176,6 +209,19 @@ func parseCase(path string) (*caseSpec, error) {
 		// holds the fake vault: say where, not what.
 		return nil, fmt.Errorf("%s: %s", path, firstLine(err.Error()))
 	}
+	// Errors from here on may quote a value of the case (a pattern, a
+	// timeout) that holds a fake secret: mask the case's vault in them.
+	defer func() {
+		if err != nil {
+			s := scrub.New()
+			for _, v := range f.Vault {
+				if str, ok := v.(string); ok {
+					s.Add(str)
+				}
+			}
+			err = s.Error(err)
+		}
+	}()
 	c := &caseSpec{blueprint: f.Blueprint, trigger: f.Trigger, timeout: DefaultTimeout, vault: map[string]string{}, env: f.Env}
 	if c.payload, err = jsonValue(f.Payload); err != nil {
 		return nil, fmt.Errorf("%s: payload: %v", path, err)
