@@ -3,6 +3,7 @@ package bptest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -26,8 +27,13 @@ type blockRecord struct {
 	result   any
 	message  string
 	output   map[string]*strings.Builder
+	dropped  map[string]int // output bytes beyond maxOutput, per stream
 	warnings []string
 }
+
+// maxOutput bounds the output a golden file keeps per block and stream: a
+// block that prints without end must not make a golden file without end.
+const maxOutput = 1 << 20
 
 func newRecorder() *recorder {
 	return &recorder{scopes: map[string]map[string]*blockRecord{"": {}}}
@@ -73,7 +79,15 @@ func (r *recorder) Emit(e *engine.Event) {
 		}
 		// Joined as they come: the scrubbing sink may cut a stream into
 		// events anywhere, so event boundaries mean nothing.
-		sb.WriteString(e.Message)
+		msg := e.Message
+		if room := maxOutput - sb.Len(); len(msg) > room {
+			if b.dropped == nil {
+				b.dropped = map[string]int{}
+			}
+			b.dropped[stream] += len(msg) - room
+			msg = msg[:room]
+		}
+		sb.WriteString(msg)
 	case engine.RunWarning:
 		if e.Block != "" {
 			b := r.block(e.Scope, e.Block)
@@ -156,6 +170,9 @@ func (b *blockRecord) json() map[string]any {
 			if b.typ == "httprequest" {
 				// Retry waits have jitter: keep the golden file stable.
 				text = retryWait.ReplaceAllString(text, "retrying in (wait)")
+			}
+			if n := b.dropped[stream]; n > 0 {
+				text += fmt.Sprintf("\n… %d more bytes not kept", n)
 			}
 			o[stream] = text
 		}
