@@ -6,6 +6,10 @@ import (
 	"io"
 )
 
+// maxEnvFile bounds a .env file: larger is a mistake, and a value cut at
+// the bound would be stored silently wrong.
+const maxEnvFile = 64 << 20
+
 // ParseEnv reads a .env file into name/value pairs for Import. The syntax is
 // the common one of docker compose and dotenv:
 //
@@ -18,11 +22,14 @@ import (
 // is stored exactly as written. Errors give the line number and never the
 // line's text, which would hold the value.
 func ParseEnv(r io.Reader) (map[string][]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(r, maxEnvFile+1))
 	if err != nil {
 		return nil, err
 	}
 	defer clear(data)
+	if len(data) > maxEnvFile {
+		return nil, fmt.Errorf("a .env file may hold at most %d bytes", maxEnvFile)
+	}
 	p := envParser{data: data, line: 1}
 	out := map[string][]byte{}
 	for {

@@ -131,15 +131,19 @@ func (s *valueSource) read(cmd *cobra.Command, name string) ([]byte, error) {
 		}
 		value = []byte(v)
 	case s.fromFile != "":
-		st, err := os.Stat(s.fromFile)
+		// Read through a limit, not after a size check: a device or a FIFO
+		// has no size, and /dev/zero has no end.
+		f, err := os.Open(s.fromFile)
 		if err != nil {
 			return nil, withCode(exitUsage, err)
 		}
-		if st.Size() > vault.MaxValueSize {
-			return nil, withCode(exitUsage, fmt.Errorf("%s: %d bytes, more than the %d a secret may have", s.fromFile, st.Size(), vault.MaxValueSize))
-		}
-		if value, err = os.ReadFile(s.fromFile); err != nil {
+		value, err = io.ReadAll(io.LimitReader(f, vault.MaxValueSize+1))
+		f.Close()
+		if err != nil {
 			return nil, withCode(exitUsage, err)
+		}
+		if len(value) > vault.MaxValueSize {
+			return nil, withCode(exitUsage, fmt.Errorf("%s: more than the %d bytes a secret may have", s.fromFile, vault.MaxValueSize))
 		}
 	default:
 		in := cmd.InOrStdin()

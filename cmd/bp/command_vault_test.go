@@ -296,3 +296,13 @@ func TestVaultCLILocked(t *testing.T) {
 		}
 	}
 }
+
+func TestVaultSetFromEndlessFileIsRefused(t *testing.T) {
+	env := newBPEnv(t)
+	if r := env.run("", "vault", "init"); r.code != 0 {
+		t.Fatalf("%v", r)
+	}
+	if r := env.run("", "vault", "set", "BIG", "--from-file", "/dev/zero"); r.code != 2 || !strings.Contains(r.stderr, "more than the") {
+		t.Errorf("%v", r)
+	}
+}
