@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ func (*Code) Spec() *engine.TypeSpec { return codeSpec }
 
 // Close stops the fork server.
 func (t *Code) Close() error {
+	// Through the once: it orders this read after a start in progress, and
+	// keeps a later block from starting a server nobody would close.
+	t.once.Do(func() { t.err = errors.New("code blocks are closed") })
 	if t.runner != nil {
 		return t.runner.Close()
 	}
