@@ -19,9 +19,7 @@ import (
 	"github.com/bprun/bp/blocks"
 	"github.com/bprun/bp/blueprints"
 	"github.com/bprun/bp/blueprints/examples"
-	"github.com/bprun/bp/engine"
 	"github.com/bprun/bp/runner"
-	"github.com/bprun/bp/scrub"
 	"github.com/bprun/bp/vault"
 )
 
@@ -97,14 +95,6 @@ func runDemo(ctx context.Context, cmd *cobra.Command, python, logFormat string) 
 	reg := blocks.Default(blocks.Options{Python: python})
 	defer reg.Close()
 
-	s := scrub.New()
-	stderr := s.NewWriter(cmd.ErrOrStderr())
-	defer stderr.Close()
-	var sink engine.Sink = runner.NewConsole(stderr, isTerminal(cmd.ErrOrStderr()))
-	if logFormat == "json" {
-		sink = runner.NewJSONLog(stderr)
-	}
-	fmt.Fprintf(stderr, "bp demo: vault %s holds DEMO_API_KEY; weather server on %s\n\n", vaultPath, api)
 	r := runner.New(runner.Options{
 		Library: runner.NewLibrary(set, reg),
 		OpenVault: func() (*vault.Vault, error) {
@@ -112,27 +102,10 @@ func runDemo(ctx context.Context, cmd *cobra.Command, python, logFormat string) 
 		},
 		Timeout: time.Minute,
 	})
-	res, err := r.Run(ctx, runner.Request{
+	return runAndReport(ctx, cmd, r, runner.Request{
 		Blueprint: "demo",
 		Payload:   map[string]any{"city": "Paris", "api": api},
-		Sinks:     []engine.Sink{sink},
-		Scrubber:  s,
-	})
-	if err != nil {
-		return withCode(exitCodeFor(err), err)
-	}
-	if res.HasReturn {
-		out := s.NewWriter(cmd.OutOrStdout())
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(res.Return)
-		out.Close()
-	}
-	if res.Status != engine.StatusReturned && res.Status != engine.StatusCompleted {
-		return withCode(exitRunFailed, silent{res.Err})
-	}
-	return nil
+	}, logFormat, fmt.Sprintf("bp demo: vault %s holds DEMO_API_KEY; weather server on %s\n", vaultPath, api))
 }
 
 // startWeatherServer serves /weather on loopback, for the demo's HTTP

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"github.com/bprun/bp/blocks"
 	"github.com/bprun/bp/engine"
 	"github.com/bprun/bp/runner"
-	"github.com/bprun/bp/scrub"
 )
 
 func init() { subcommands = append(subcommands, newRunCmd) }
@@ -91,15 +89,6 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 			// After the first Ctrl-C, a second one kills bp at once.
 			context.AfterFunc(ctx, stop)
 
-			s := scrub.New()
-			stderr := s.NewWriter(cmd.ErrOrStderr())
-			defer stderr.Close()
-			var sink engine.Sink
-			if logFormat == "json" {
-				sink = runner.NewJSONLog(stderr)
-			} else {
-				sink = runner.NewConsole(stderr, isTerminal(cmd.ErrOrStderr()))
-			}
 			r := runner.New(runner.Options{
 				Library:     runner.NewLibrary(set, reg),
 				OpenVault:   flags.openVaultForRun,
@@ -107,38 +96,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 				MaxParallel: flags.maxParallel,
 				Timeout:     flags.timeout,
 			})
-			res, err := r.Run(ctx, runner.Request{Blueprint: bpKey, Payload: body, Trigger: trigger, Sinks: []engine.Sink{sink}, Scrubber: s})
-			if err != nil {
-				return withCode(exitCodeFor(err), err)
-			}
-			if res.HistoryErr != nil {
-				fmt.Fprintln(stderr, "bp: warning:", res.HistoryErr)
-			}
-			if res.HasReturn {
-				out := s.NewWriter(cmd.OutOrStdout())
-				enc := json.NewEncoder(out)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(res.Return); err != nil {
-					return withCode(exitRunFailed, fmt.Errorf("return value: %w", err))
-				}
-				out.Close()
-			}
-			switch res.Status {
-			case engine.StatusCompleted, engine.StatusReturned:
-				return nil
-			case engine.StatusCancelled:
-				if ctx.Err() != nil {
-					return withCode(exitInterrupted, silent{res.Err})
-				}
-			}
-			// The log already showed why; the exit code says it failed, and
-			// whether the vault was the cause.
-			code := exitRunFailed
-			if isVaultError(res.Err) {
-				code = exitVault
-			}
-			return withCode(code, silent{res.Err})
+			return runAndReport(ctx, cmd, r, runner.Request{Blueprint: bpKey, Payload: body, Trigger: trigger}, logFormat, "")
 		},
 	}
 	flags.register(cmd)

@@ -71,10 +71,7 @@ value and error as they were printed: scrubbed of every secret.`,
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rec)
+				return writeJSON(out, rec)
 			}
 			fmt.Fprintf(out, "run %s  blueprint %s  %s  started %s  took %s\n", rec.ID, rec.Blueprint, rec.Status,
 				rec.Started.Local().Format(time.DateTime), time.Duration(rec.DurationMS*float64(time.Millisecond)).Round(time.Microsecond))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -51,9 +50,7 @@ added when stdout is a terminal).`,
 				return vaultExit(err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(m)
+				return writeJSON(out, m)
 			}
 			fmt.Fprintf(out, "name:    %s\nversion: %d\ncreated: %s\nupdated: %s\n", m.Name, m.Version, stamp(m.Created), stamp(m.Updated))
 			return nil

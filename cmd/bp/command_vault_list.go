@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -33,9 +32,7 @@ func newVaultListCmd(f *vaultFlags) *cobra.Command {
 				if list == nil {
 					list = []vault.Meta{}
 				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(list)
+				return writeJSON(out, list)
 			}
 			if len(list) == 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "no secrets in %s\n", v.Path())

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/bprun/bp/blueprints"
 	"github.com/bprun/bp/engine"
 	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/scrub"
 	"github.com/bprun/bp/vault"
 )
 
@@ -160,4 +164,63 @@ func isVaultError(err error) bool {
 		}
 	}
 	return false
+}
+
+// runAndReport runs one blueprint the way every command that runs one
+// shows it: the run log on stderr (pretty, or JSON lines with logFormat
+// "json"), the return value as JSON on stdout, both through the run's
+// scrubber, and the exit code SPEC section 9 gives its end. banner, when
+// set, is written to the log before the run.
+func runAndReport(ctx context.Context, cmd *cobra.Command, r *runner.Runner, req runner.Request, logFormat, banner string) error {
+	s := scrub.New()
+	stderr := s.NewWriter(cmd.ErrOrStderr())
+	defer stderr.Close()
+	var sink engine.Sink = runner.NewConsole(stderr, isTerminal(cmd.ErrOrStderr()))
+	if logFormat == "json" {
+		sink = runner.NewJSONLog(stderr)
+	}
+	if banner != "" {
+		fmt.Fprintln(stderr, banner)
+	}
+	req.Sinks = append(req.Sinks, sink)
+	req.Scrubber = s
+	res, err := r.Run(ctx, req)
+	if err != nil {
+		return withCode(exitCodeFor(err), err)
+	}
+	if res.HistoryErr != nil {
+		fmt.Fprintln(stderr, "bp: warning:", res.HistoryErr)
+	}
+	if res.HasReturn {
+		out := s.NewWriter(cmd.OutOrStdout())
+		err := writeJSON(out, res.Return)
+		out.Close()
+		if err != nil {
+			return withCode(exitRunFailed, fmt.Errorf("return value: %w", err))
+		}
+	}
+	switch res.Status {
+	case engine.StatusCompleted, engine.StatusReturned:
+		return nil
+	case engine.StatusCancelled:
+		if ctx.Err() != nil {
+			return withCode(exitInterrupted, silent{res.Err})
+		}
+	}
+	// The log already showed why; the exit code says it failed, and
+	// whether the vault was the cause.
+	code := exitRunFailed
+	if isVaultError(res.Err) {
+		code = exitVault
+	}
+	return withCode(code, silent{res.Err})
+}
+
+// writeJSON prints a value as indented JSON, as bp shows values and
+// records.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
