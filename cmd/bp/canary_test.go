@@ -1,17 +1,16 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bprun/bp/internal/leaktest"
 )
 
 // The canaries: secrets whose characters change under every encoding, one
@@ -21,30 +20,10 @@ const (
 	canaryLines = "first-line-s3cret\r\nsecond-line-s3cret"
 )
 
-// canaryForms are the forms of a secret that must never leave a run.
-func canaryForms(s string) []string {
-	j, _ := json.Marshal(s)
-	out := []string{s, string(j[1 : len(j)-1]), url.QueryEscape(s), url.PathEscape(s)}
-	for k := 0; k < 3; k++ {
-		tail := []byte(s[k:])
-		whole := tail[:len(tail)/3*3]
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-			// The groups that encode only secret bytes, whatever precedes
-			// or follows them.
-			out = append(out, enc.EncodeToString(whole))
-		}
-	}
-	return append(out, regexp.MustCompile(`\r?\n`).Split(s, -1)...)
-}
-
 func assertNoCanary(t *testing.T, where, text string) {
 	t.Helper()
-	for _, secret := range []string{canaryKey, canaryLines} {
-		for _, f := range canaryForms(secret) {
-			if len(f) >= 4 && strings.Contains(text, f) {
-				t.Errorf("%s shows a canary form %q:\n%s", where, f, text)
-			}
-		}
+	if f, ok := leaktest.Find(text, canaryKey, canaryLines); ok {
+		t.Errorf("%s shows a canary form %q:\n%s", where, f, text)
 	}
 }
 
