@@ -80,17 +80,28 @@ func (s *Server) listVault(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, map[string]any{"secrets": metas}, nil)
 }
 
+// vaultTarget checks what PUT and DELETE share: a valid secret name and a
+// vault this server may change. An invalid name is not echoed: a value
+// sent where the name goes must not come back.
+func (s *Server) vaultTarget(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if !vault.ValidName(name) {
+		s.fail(w, http.StatusBadRequest, "invalid secret name: want [A-Za-z_][A-Za-z0-9_]*")
+		return "", false
+	}
+	if s.opts.OpenVaultRW == nil {
+		s.fail(w, http.StatusServiceUnavailable, "this server does not change the vault")
+		return "", false
+	}
+	return name, true
+}
+
 // PUT /v1/vault/{name}: the body is the value, byte for byte. 204 with
 // the new version in X-Bp-Secret-Version, and a Warning header when the
 // value is too short to be masked in run output.
 func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if !vault.ValidName(name) {
-		s.fail(w, http.StatusBadRequest, fmt.Sprintf("invalid secret name %q: want [A-Za-z_][A-Za-z0-9_]*", name))
-		return
-	}
-	if s.opts.OpenVaultRW == nil {
-		s.fail(w, http.StatusServiceUnavailable, "this server does not change the vault")
+	name, ok := s.vaultTarget(w, r)
+	if !ok {
 		return
 	}
 	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, vault.MaxValueSize))
@@ -136,13 +147,8 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 
 // DELETE /v1/vault/{name}
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if !vault.ValidName(name) {
-		s.fail(w, http.StatusBadRequest, fmt.Sprintf("invalid secret name %q: want [A-Za-z_][A-Za-z0-9_]*", name))
-		return
-	}
-	if s.opts.OpenVaultRW == nil {
-		s.fail(w, http.StatusServiceUnavailable, "this server does not change the vault")
+	name, ok := s.vaultTarget(w, r)
+	if !ok {
 		return
 	}
 	v, err := s.opts.OpenVaultRW()
