@@ -35,15 +35,13 @@ var codeSpec = &engine.TypeSpec{
 	DefaultTimeout: 60 * time.Second,
 }
 
-// NewCode makes the code block type. python is the interpreter (empty for
-// python3); fresh selects a new process per block instead of the fork
-// server.
-func NewCode(python string, fresh bool) *Code {
+// NewCode makes the code block type from opts' Python settings.
+func NewCode(opts Options) *Code {
 	mode := pyrun.ModeForkServer
-	if fresh {
+	if opts.PythonFresh {
 		mode = pyrun.ModeFresh
 	}
-	return &Code{opts: pyrun.Options{Python: python, Mode: mode}}
+	return &Code{opts: pyrun.Options{Python: opts.Python, Mode: mode, Site: opts.PythonSite}}
 }
 
 func (*Code) Spec() *engine.TypeSpec { return codeSpec }

@@ -93,6 +93,11 @@ type Options struct {
 	// PythonFresh runs each code block in a new python3 -I process instead
 	// of forking it from a warm fork server.
 	PythonFresh bool
+	// PythonSite runs the site module's .pth files in code blocks' Python
+	// (an editable install's import hook, say). Without it, blocks see the
+	// same sys.path but no .pth file runs code: a smaller fork server image,
+	// forked faster.
+	PythonSite bool
 	// HTTP configures the httprequest block.
 	HTTP HTTPOptions
 }
@@ -102,6 +107,6 @@ func Default(opts Options) *Registry {
 	r := NewRegistry()
 	Core(r)
 	r.Register(NewHTTPRequest(opts.HTTP))
-	r.Register(NewCode(opts.Python, opts.PythonFresh))
+	r.Register(NewCode(opts))
 	return r
 }

@@ -140,7 +140,7 @@ type suite struct {
 }
 
 func newSuite(opts Options) *suite {
-	return &suite{opts: opts, code: blocks.NewCode(opts.Python, false), sets: map[string]*blueprints.Set{}}
+	return &suite{opts: opts, code: blocks.NewCode(blocks.Options{Python: opts.Python}), sets: map[string]*blueprints.Set{}}
 }
 
 func (s *suite) close() { s.code.Close() }

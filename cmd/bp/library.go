@@ -24,6 +24,7 @@ type runFlags struct {
 	vaultPath   string
 	python      string
 	pythonMode  string
+	pythonSite  bool
 	history     string
 	noHistory   bool
 	maxParallel int
@@ -34,6 +35,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.vaultPath, "vault", "", "vault file (default $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db)")
 	cmd.Flags().StringVar(&f.python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
 	cmd.Flags().StringVar(&f.pythonMode, "python-mode", "", "how code blocks start: fork (a fresh child of a warm fork server, default) or fresh (a new python -I per block); default $BP_PYTHON_MODE")
+	cmd.Flags().BoolVar(&f.pythonSite, "python-site", false, "run the site module's .pth files in code blocks' Python (for an editable install's import hook; slower forks); default $BP_PYTHON_SITE=1")
 	cmd.Flags().StringVar(&f.history, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
 	cmd.Flags().BoolVar(&f.noHistory, "no-history", false, "do not record the run in the history")
 	cmd.Flags().IntVar(&f.maxParallel, "max-parallel", engine.DefaultMaxParallel, "blocks that may run at once")
@@ -50,7 +52,8 @@ func (f *runFlags) blockOptions() blocks.Options {
 	if mode == "" {
 		mode = os.Getenv("BP_PYTHON_MODE")
 	}
-	return blocks.Options{Python: python, PythonFresh: mode == "fresh"}
+	site := f.pythonSite || os.Getenv("BP_PYTHON_SITE") == "1"
+	return blocks.Options{Python: python, PythonFresh: mode == "fresh", PythonSite: site}
 }
 
 // checkPythonMode refuses a mode that is neither fork nor fresh.

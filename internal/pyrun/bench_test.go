@@ -102,15 +102,15 @@ func BenchmarkBlockIdle(b *testing.B) {
 
 // BenchmarkForkFloor measures, for reference, what the machine charges for
 // the bare minimum of a fresh process per block: os.fork + os._exit +
-// waitpid in a loop inside one Python process (importing what the server
-// imports).
+// waitpid in a loop inside one Python process started as the fork server
+// is (-S, importing what it imports).
 func BenchmarkForkFloor(b *testing.B) {
 	r, err := New(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	const script = `
-import os, sys, time, gc, json, logging, socket, select, struct, threading, traceback
+import os, sys, time, gc, json, linecache, select, struct, _signal, _socket, _thread
 gc.collect(); gc.freeze()
 n = int(sys.argv[1])
 t = time.perf_counter()
@@ -123,7 +123,7 @@ print(time.perf_counter() - t)
 `
 	loop := func(n int) (wall float64, cpu time.Duration) {
 		c0 := cpuNow()
-		out, err := exec.Command(r.Python(), "-I", "-c", script, strconv.Itoa(n)).Output()
+		out, err := exec.Command(r.Python(), "-I", "-S", "-c", script, strconv.Itoa(n)).Output()
 		if err != nil {
 			b.Fatal(err)
 		}

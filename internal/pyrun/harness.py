@@ -1,4 +1,12 @@
-# bp pyrun harness. Embedded in the Go binary and run as `python -I -c <this> MODE`.
+# bp pyrun harness. Embedded in the Go binary and run as
+# `python -I -S -c <this> MODE SITE`.
+#
+# SITE is what the interpreter's `site` module sets up (sys.path, prefixes),
+# probed once by Go, as JSON; "" when Go runs Python without -S. Under -S no
+# .pth file runs its code in the server, so that every block's image stays
+# small: a fork costs time in proportion to the memory the server has touched.
+# For the same reason the server imports only what it needs (json, C modules);
+# traceback and logging are imported by the blocks that use them.
 #
 # MODE "serve": fork server. fd 3 is a SOCK_SEQPACKET socket to Go. For each
 #   "N" from Go it forks a spare child, which warms up and waits on a socket of
@@ -18,20 +26,18 @@
 # output and mask() are in one ordered stream and print can never corrupt the
 # answer. Raw writes to fds 1 and 2 (C code, subprocesses) go to plain pipes.
 
+import _signal
+import _socket
+import _thread
 import builtins
 import gc
 import io
 import json
 import linecache
-import logging
 import os
 import select
-import signal
-import socket
 import struct
 import sys
-import threading
-import traceback
 
 _HARNESS_FILE = sys._getframe().f_code.co_filename
 _CODE_FILE = "<code>"
@@ -39,20 +45,76 @@ _CHUNK = 1 << 16
 
 _dumps = json.dumps
 _loads = json.loads
+# Built once: json.dumps(allow_nan=False) builds an encoder per call.
+_strict = json.JSONEncoder(allow_nan=False).encode
 _header = struct.Struct(">cI").pack
 _write = os.write
 _read = os.read
 _exit = os._exit
 _getpid = os.getpid
-_TracebackException = traceback.TracebackException
-_StackSummary = traceback.StackSummary
 
-_logger = logging.getLogger("bp")
-_logger.propagate = False
-_logger.setLevel(logging.INFO)
-_log_handler = logging.StreamHandler(sys.stderr)
-_log_handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-_logger.addHandler(_log_handler)
+
+def _site(spec):
+    """Set up what `site` would have: sys.path and prefixes as probed, and
+    the exit/quit/help builtins (without running any .pth file's code)."""
+    if not spec:
+        return
+    site = _loads(spec)
+    sys.path[:] = site["path"]
+    sys.prefix = site["prefix"]
+    sys.exec_prefix = site["exec_prefix"]
+    import _sitebuiltins
+
+    eof = "Ctrl-D (i.e. EOF)"
+    builtins.exit = _sitebuiltins.Quitter("exit", eof)
+    builtins.quit = _sitebuiltins.Quitter("quit", eof)
+    builtins.help = _sitebuiltins._Helper()
+
+
+def _uses_name(code, name):
+    """Whether code (or a function, class or comprehension in it) refers to
+    the global name."""
+    if name in code.co_names:
+        return True
+    for c in code.co_consts:
+        if type(c) is type(code) and _uses_name(c, name):
+            return True
+    return False
+
+
+def _make_logger(stream):
+    import logging
+
+    logger = logging.getLogger("bp")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger.addHandler(handler)
+    return logger
+
+
+class _LazyLogger:
+    """The `logger` of a block whose code does not name it (it may still
+    reach it through eval or globals()): logging is imported on first use."""
+
+    def __init__(self, stream):
+        self.__dict__["_stream"] = stream
+        self.__dict__["_logger"] = None
+
+    def _get(self):
+        if self._logger is None:
+            self.__dict__["_logger"] = _make_logger(self._stream)
+        return self._logger
+
+    def __getattr__(self, name):
+        return getattr(self._get(), name)
+
+    def __setattr__(self, name, value):
+        setattr(self._get(), name, value)
+
+    def __repr__(self):
+        return repr(self._get())
 
 
 class _Channel:
@@ -61,7 +123,7 @@ class _Channel:
     def __init__(self, fd):
         self.fd = fd
         self.owner = _getpid()
-        self.lock = threading.RLock()
+        self.lock = _thread.RLock()
         self.pending = {b"o": bytearray(), b"e": bytearray()}
         self.masks = []
         self.closed = False
@@ -221,14 +283,14 @@ def _read_all(fd):
         chunks.append(b)
 
 
-def _strip(te, seen):
+def _strip(te, seen, summary):
     # Drop the harness's own frames from a traceback (and its chained ones).
     while te is not None and id(te) not in seen:
         seen.add(id(te))
-        te.stack = _StackSummary.from_list([f for f in te.stack if f.filename != _HARNESS_FILE])
+        te.stack = summary.from_list([f for f in te.stack if f.filename != _HARNESS_FILE])
         for sub in getattr(te, "exceptions", None) or ():
-            _strip(sub, seen)
-        _strip(te.__context__, seen)
+            _strip(sub, seen, summary)
+        _strip(te.__context__, seen, summary)
         te = te.__cause__
 
 
@@ -242,8 +304,10 @@ def _error(e):
     except Exception:
         message = "<unprintable %s>" % name
     try:
-        te = _TracebackException(t, e, e.__traceback__)
-        _strip(te, set())
+        import traceback
+
+        te = traceback.TracebackException(t, e, e.__traceback__)
+        _strip(te, set(), traceback.StackSummary)
         tb = "".join(te.format())
     except Exception:
         tb = name + ": " + message + "\n"
@@ -297,12 +361,18 @@ def _run(req, chan):
         itemId=req.get("itemId"),
         set_output=set_output,
         mask=mask,
-        logger=_logger,
     )
     linecache.cache[_CODE_FILE] = (len(code), None, code.splitlines(True), _CODE_FILE)
     error = None
     try:
-        exec(compile(code, _CODE_FILE, "exec", dont_inherit=True), g)
+        compiled = compile(code, _CODE_FILE, "exec", dont_inherit=True)
+        # logging costs 0.5 MB in every block's image: import it only in a
+        # block that uses it.
+        if _uses_name(compiled, "logger"):
+            g["logger"] = _make_logger(sys.stderr)
+        else:
+            g["logger"] = _LazyLogger(sys.stderr)
+        exec(compiled, g)
     except SystemExit as e:
         if e.code is not None and e.code != 0:
             error = _error(e)
@@ -321,7 +391,7 @@ def _run(req, chan):
         ans["has_value"] = True
         ans["value"] = box[0]
     try:
-        return _dumps(ans, allow_nan=False).encode()
+        return _strict(ans).encode()
     except Exception as e:
         first = e
     if error is not None:
@@ -332,12 +402,12 @@ def _run(req, chan):
         return _dumps(ans).encode()
     if box:
         try:
-            _dumps(box[0], allow_nan=False)
+            _strict(box[0])
         except Exception as e:
             return _fatal("the value passed to set_output is not JSON-serializable: %s" % (e,), chan)
     for k, v in st.items():
         try:
-            _dumps({k: v}, allow_nan=False)
+            _strict({k: v})
         except Exception as e:
             return _fatal("state[%r] is not JSON-serializable: %s" % (k, e), chan)
     return _fatal("the answer is not JSON-serializable: %s" % (first,), chan)
@@ -361,6 +431,17 @@ def _warmup():
     linecache.cache.pop(_CODE_FILE, None)
 
 
+def _flush_std():
+    # What the block wrote to sys.__stdout__ / sys.__stderr__ (fds 1 and 2)
+    # reaches its pipe before the answer, so that Go has read all of it
+    # once it has the answer.
+    for f in (sys.__stdout__, sys.__stderr__):
+        try:
+            f.flush()
+        except BaseException:
+            pass
+
+
 def _child(afd):
     """Run one block: request on fd 0, answer on fd afd. Never returns."""
     status = 0
@@ -369,26 +450,25 @@ def _child(afd):
         err = _Text(chan, b"e", 2, "<stderr>")
         sys.stdout = _Text(chan, b"o", 1, "<stdout>")
         sys.stderr = err
-        _log_handler.stream = err
         try:
             req = _loads(_read_all(0))
             if not isinstance(req, dict):
                 raise ValueError("not a JSON object")
         except Exception as e:
-            chan.done(_fatal("cannot read the request: %s" % (e,), chan))
+            answer = _fatal("cannot read the request: %s" % (e,), chan)
         else:
-            chan.done(_run(req, chan))
+            answer = _run(req, chan)
+        _flush_std()
+        chan.done(answer)
     except BaseException:
         status = 70
         try:
+            import traceback
+
             _write(2, ("bp harness: " + traceback.format_exc()).encode("utf-8", "replace"))
         except BaseException:
             pass
-    for f in (sys.__stdout__, sys.__stderr__):
-        try:
-            f.flush()
-        except BaseException:
-            pass
+        _flush_std()
     # Close the pipes before exiting: Go sees EOF now, not after the kernel
     # has torn down this process's memory.
     os.closerange(0, 4)
@@ -402,7 +482,7 @@ def _fds(anc):
     """The descriptors in a recvmsg's ancillary data."""
     fds = []
     for level, typ, data in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+        if level == _socket.SOL_SOCKET and typ == _socket.SCM_RIGHTS:
             n = len(data) - len(data) % _FDSIZE
             fds.extend(struct.unpack("%di" % (n // _FDSIZE), data[:n]))
     return fds
@@ -413,18 +493,7 @@ def _noop(*_):
 
 
 def _serve(sfd):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, sfd)
-    # Warm common modules, but not hashlib (OpenSSL: +3.6 MB, and fork time
-    # grows with the server's memory).
-    for name in (
-        "base64", "collections", "copy", "datetime", "decimal", "functools",
-        "itertools", "math", "random", "re", "string", "textwrap", "time",
-        "urllib.parse", "uuid",
-    ):
-        try:
-            __import__(name)
-        except Exception:
-            pass
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sfd)
     try:
         maxfd = os.sysconf("SC_OPEN_MAX")
     except (OSError, ValueError):
@@ -434,15 +503,15 @@ def _serve(sfd):
     rfd, wfd = os.pipe()
     os.set_blocking(rfd, False)
     os.set_blocking(wfd, False)
-    signal.signal(signal.SIGCHLD, _noop)
-    signal.set_wakeup_fd(wfd)
+    _signal.signal(_signal.SIGCHLD, _noop)
+    _signal.set_wakeup_fd(wfd)
     children = set()  # pids of our children (spares and blocks)
-    cmsg_space = socket.CMSG_SPACE(8 * _FDSIZE)
+    cmsg_space = _socket.CMSG_SPACE(8 * _FDSIZE)
 
     def shutdown():
         for pid in children:
             try:
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pid, _signal.SIGKILL)
             except OSError:
                 pass
         _exit(0)
@@ -450,7 +519,7 @@ def _serve(sfd):
     def send(msg, fds=None):
         try:
             if fds:
-                sock.sendmsg([msg.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("%di" % len(fds), *fds))])
+                sock.sendmsg([msg.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("%di" % len(fds), *fds))])
             else:
                 sock.send(msg.encode())
         except OSError:
@@ -468,7 +537,7 @@ def _serve(sfd):
             # The child is a zombie: its pid (and so its group id) cannot be
             # reused yet. Kill whatever it left behind in its group.
             try:
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pid, _signal.SIGKILL)
             except OSError:
                 pass
             try:
@@ -483,7 +552,7 @@ def _serve(sfd):
         # Fork a child ahead of need: it warms up, then waits on its own
         # socket, whose other end goes to Go, for the descriptors of the
         # block it will run.
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         try:
             pid = os.fork()
         except OSError as e:
@@ -494,8 +563,8 @@ def _serve(sfd):
         if pid == 0:
             try:
                 os.setpgid(0, 0)
-                signal.set_wakeup_fd(-1)
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _signal.set_wakeup_fd(-1)
+                _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
                 sock.detach()
                 a.detach()
                 # Keep only our socket (as fd 3): in particular drop the
@@ -503,7 +572,7 @@ def _serve(sfd):
                 os.dup2(b.detach(), 3, inheritable=False)
                 os.closerange(4, maxfd)
                 _warmup()
-                b2 = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, 3)
+                b2 = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, 3)
                 msg, anc, _, _ = b2.recvmsg(16, cmsg_space)
                 fds = _fds(anc)
                 if not msg or len(fds) != 4:
@@ -513,7 +582,8 @@ def _serve(sfd):
                 os.dup2(fds[1], 1)
                 os.dup2(fds[2], 2)
                 os.dup2(fds[3], 3, inheritable=False)
-                os.closerange(4, maxfd)
+                for f in fds:  # the only descriptors above 3 (see above)
+                    os.close(f)
                 sys.argv[:] = [""]
                 _child(3)
             finally:
@@ -527,6 +597,10 @@ def _serve(sfd):
         send("N %d" % pid, [a.fileno()])
         a.close()
 
+    # Once here, not in every child: the first compile() in a process
+    # builds the ast module's 120 types (3 ms), and a dummy block warms the
+    # harness's own caches.
+    _warmup()
     gc.collect()
     if hasattr(gc, "freeze"):
         gc.freeze()
@@ -562,9 +636,11 @@ def _serve(sfd):
 
 def _main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    _site(sys.argv[2] if len(sys.argv) > 2 else "")
     if mode == "serve":
         _serve(3)
     elif mode == "child":
+        sys.argv[:] = [""]
         _child(3)
     else:
         sys.stderr.write("bp harness: unknown mode %r\n" % mode)

@@ -817,11 +817,11 @@ func TestServerCannotStart(t *testing.T) {
 	defer r.Close()
 	// An interpreter whose fork server exits at once: blocks run fresh.
 	wrapper := t.TempDir() + "/python"
-	script := "#!/bin/sh\nif [ \"$4\" = serve ]; then echo no fork server here >&2; exit 3; fi\nexec " + r.python + " \"$@\"\n"
+	script := "#!/bin/sh\nif [ \"$5\" = serve ]; then echo no fork server here >&2; exit 3; fi\nexec " + r.py.path + " \"$@\"\n"
 	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r.python = wrapper
+	r.py.path = wrapper
 	for i := 0; i < maxStartFailures+1; i++ {
 		resp, _ := mustRun(t, r, &Request{Code: "set_output(5)"})
 		if resp.Value != int64(5) {

@@ -47,7 +47,7 @@ type server struct {
 	children map[int]*child // running blocks by pid
 }
 
-func startServer(python string, env []string) (*server, error) {
+func startServer(argv []string, env []string) (*server, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pyrun: socketpair: %w", err)
@@ -74,7 +74,7 @@ func startServer(python string, env []string) (*server, error) {
 		spares:   make(chan spareProc, 256),
 		children: make(map[int]*child),
 	}
-	cmd := exec.Command(python, "-I", "-c", harnessSource, "serve")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{pyEnd} // fd 3
 	cmd.Stderr = s.stderr

@@ -1,0 +1,155 @@
+package pyrun
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// virtualenv makes a virtualenv (without pip) whose site-packages holds a
+// module, a .pth file naming another directory and a .pth file that runs
+// code, and returns its python.
+func virtualenv(t *testing.T) string {
+	t.Helper()
+	base := runner(t, ModeForkServer).Python()
+	dir := t.TempDir()
+	venv := filepath.Join(dir, "venv")
+	if out, err := exec.Command(base, "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		t.Fatalf("venv: %v\n%s", err, out)
+	}
+	sites, _ := filepath.Glob(filepath.Join(venv, "lib", "python*", "site-packages"))
+	if len(sites) != 1 {
+		t.Fatalf("site-packages: %v", sites)
+	}
+	extra := filepath.Join(dir, "extra")
+	files := map[string]string{
+		filepath.Join(sites[0], "venvmod.py"): "WHERE = 'venv'\n",
+		filepath.Join(sites[0], "paths.pth"):  extra + "\n",
+		filepath.Join(sites[0], "hook.pth"):   "import sys; sys.bp_pth_ran = True\n",
+		filepath.Join(extra, "extramod.py"):   "WHERE = 'extra'\n",
+	}
+	if err := os.MkdirAll(extra, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range files {
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(venv, "bin", "python")
+}
+
+// probeSite is what python itself says its sys.path and prefix are, run
+// directly as a user would.
+func probeSite(t *testing.T, python string) (path []string, prefix string) {
+	t.Helper()
+	out, err := exec.Command(python, "-I", "-c",
+		"import json, sys; print(json.dumps([[p for p in sys.path if p], sys.prefix]))").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v [2]json.RawMessage
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(v[0], &path); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(v[1], &prefix); err != nil {
+		t.Fatal(err)
+	}
+	return path, prefix
+}
+
+// A block sees the virtualenv as python run directly does (sys.path with
+// .pth paths, prefix), whether or not .pth code runs.
+func TestSiteOfAVirtualenv(t *testing.T) {
+	python := virtualenv(t)
+	wantPath, wantPrefix := probeSite(t, python)
+	const code = `
+import sys, venvmod, extramod
+set_output({"path": [p for p in sys.path if p], "prefix": sys.prefix,
+            "mods": [venvmod.WHERE, extramod.WHERE],
+            "pth_code_ran": getattr(sys, "bp_pth_ran", False)})`
+	for _, site := range []bool{false, true} {
+		for _, m := range []Mode{ModeForkServer, ModeFresh} {
+			r, err := New(Options{Python: python, Mode: m, Site: site})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, _ := mustRun(t, r, &Request{Code: code})
+			r.Close()
+			got := resp.Value.(map[string]any)
+			var path []string
+			for _, p := range got["path"].([]any) {
+				path = append(path, p.(string))
+			}
+			if !reflect.DeepEqual(path, wantPath) {
+				t.Errorf("site=%v %v: sys.path\n%q\nwant (python -I)\n%q", site, m, path, wantPath)
+			}
+			if got["prefix"] != wantPrefix {
+				t.Errorf("site=%v %v: prefix %v, want %v", site, m, got["prefix"], wantPrefix)
+			}
+			if !reflect.DeepEqual(got["mods"], []any{"venv", "extra"}) {
+				t.Errorf("site=%v %v: modules %v", site, m, got["mods"])
+			}
+			if got["pth_code_ran"] != site {
+				t.Errorf("site=%v %v: .pth code ran: %v", site, m, got["pth_code_ran"])
+			}
+		}
+	}
+}
+
+// What site gives a script is there without it: exit, quit, help.
+func TestSiteBuiltins(t *testing.T) {
+	bothModes(t, func(t *testing.T, r *Runner) {
+		resp, _ := mustRun(t, r, &Request{Code: `
+assert callable(exit) and callable(quit) and callable(help)
+set_output(1)
+exit()`})
+		if resp.Value != int64(1) {
+			t.Fatalf("value %v", resp.Value)
+		}
+		resp, err := r.Run(context.Background(), &Request{Code: "exit(3)"}, nil)
+		if err != nil || resp.Error == nil || resp.Error.Type != "SystemExit" {
+			t.Fatalf("exit(3): %+v, %v", resp, err)
+		}
+	})
+}
+
+// The fork server's image holds what every block needs, not what a few do:
+// each module in it is paid for by every fork.
+func TestForkImageStaysSmall(t *testing.T) {
+	r := runner(t, ModeForkServer)
+	resp, _ := mustRun(t, r, &Request{Code: `
+import sys
+set_output(sorted(m for m in ("logging", "traceback", "threading", "socket", "signal", "site") if m in sys.modules))`})
+	if v, ok := resp.Value.([]any); !ok || len(v) != 0 {
+		t.Fatalf("modules in every block's image: %v", resp.Value)
+	}
+}
+
+// logger is imported for the blocks that name it, and reached lazily by
+// the others.
+func TestLoggerImportedOnUse(t *testing.T) {
+	bothModes(t, func(t *testing.T, r *Runner) {
+		_, rec := mustRun(t, r, &Request{Code: `
+log = eval("log" + "ger")
+log.warning("through %s", "eval")
+log.setLevel(10)
+log.debug("now at debug")
+import logging
+assert logging.getLogger("bp").level == 10`})
+		out := rec.text()
+		for _, want := range []string{"WARNING: through eval\n", "DEBUG: now at debug\n"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output %q lacks %q", out, want)
+			}
+		}
+	})
+}
