@@ -2,6 +2,7 @@ package pyrun
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -10,6 +11,10 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// benchPython is the interpreter the benchmarks use: $BP_PYTHON, as for
+// bp itself, else python3.
+var benchPython = os.Getenv("BP_PYTHON")
 
 // cpuNow is the CPU time used so far by this process and its reaped
 // descendants (the fork server and, through it, its children count once the
@@ -34,7 +39,7 @@ func BenchmarkBlocks40(b *testing.B) {
 			req := &Request{Code: "set_output(1)", Timeout: time.Minute}
 			// The CPU cost of starting and stopping a runner, to subtract.
 			c0 := cpuNow()
-			r, err := New(Options{Mode: m})
+			r, err := New(Options{Mode: m, Python: benchPython})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -45,7 +50,7 @@ func BenchmarkBlocks40(b *testing.B) {
 			base := cpuNow() - c0
 
 			c1 := cpuNow()
-			r, err = New(Options{Mode: m})
+			r, err = New(Options{Mode: m, Python: benchPython})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -78,7 +83,7 @@ func BenchmarkBlocks40(b *testing.B) {
 // BenchmarkBlockIdle is the latency of one block when the runner is idle
 // (a warm spare child is waiting): a blueprint's single code block.
 func BenchmarkBlockIdle(b *testing.B) {
-	r, err := New(Options{})
+	r, err := New(Options{Python: benchPython})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,7 +110,7 @@ func BenchmarkBlockIdle(b *testing.B) {
 // waitpid in a loop inside one Python process started as the fork server
 // is (-S, importing what it imports).
 func BenchmarkForkFloor(b *testing.B) {
-	r, err := New(Options{})
+	r, err := New(Options{Python: benchPython})
 	if err != nil {
 		b.Fatal(err)
 	}
