@@ -82,6 +82,15 @@ var namePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 const typePrefix = "blueprints_"
 
+// blockType is a block's type without Writer's "blueprints_" prefix; the
+// prefix alone stays as it is, so that validation names it as unknown.
+func blockType(t string) string {
+	if s := strings.TrimPrefix(t, typePrefix); s != "" {
+		return s
+	}
+	return t
+}
+
 // utf8BOM starts files saved by some Windows editors; neither YAML keys nor
 // JSON lines should see it.
 var utf8BOM = []byte("\ufeff")
@@ -305,7 +314,7 @@ func (d *yamlDoc) block(e entry) *engine.BlockSpec {
 				d.problem(d.pos(be.value), id, be.key, "the type must be a block type name, found %s", describe(d.resolve(be.value, id, be.key)))
 				continue
 			}
-			spec.Type = strings.TrimPrefix(t, typePrefix)
+			spec.Type = blockType(t)
 		case "alias":
 			spec.Alias = d.text(be.value, id, be.key)
 		case "description":

@@ -295,7 +295,7 @@ func assembleWriter(files []*writerFile) ([]*engine.Blueprint, error) {
 func writerBlock(c *component) *engine.BlockSpec {
 	spec := &engine.BlockSpec{
 		ID:       c.id,
-		Type:     strings.TrimPrefix(c.typ, typePrefix),
+		Type:     blockType(c.typ),
 		Fields:   make(map[string]any, len(c.content)),
 		FieldPos: make(map[string]engine.Pos, len(c.content)),
 		Outs:     c.outs,

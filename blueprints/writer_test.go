@@ -193,3 +193,18 @@ func TestParseWriterProblems(t *testing.T) {
 		}
 	}
 }
+
+// A type that is Writer's prefix alone stays whole, so that validation
+// reports it as an unknown type rather than a missing one.
+func TestWriterPrefixAloneIsAType(t *testing.T) {
+	bps, err := ParseWriter("f.jsonl", []byte(wfBlueprint+"\n"+`{"id": "j", "type": "blueprints_", "content": {}, "parentId": "wfbp"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bps) != 1 {
+		t.Fatalf("%d blueprints", len(bps))
+	}
+	if b := bps[0].Block("j"); b == nil || b.Type != "blueprints_" {
+		t.Fatalf("block j: %+v", b)
+	}
+}
