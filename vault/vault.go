@@ -219,17 +219,24 @@ func Open(path string, key MasterKey, opts Options) (*Vault, error) {
 		// bbolt would silently initialise an empty file opened for writing.
 		return nil, fmt.Errorf("vault %s: empty file: %w", path, ErrNotVault)
 	}
-	db, err := openBolt(path, opts)
-	if err != nil {
-		return nil, err
-	}
-	v := &Vault{path: path, readOnly: opts.ReadOnly, db: db}
-	if err := v.load(key); err != nil {
+	for attempt := 0; ; attempt++ {
+		db, err := openBolt(path, opts)
+		if err != nil {
+			return nil, err
+		}
+		v := &Vault{path: path, readOnly: opts.ReadOnly, db: db}
+		err = v.load(key)
+		if err == nil {
+			return v, nil
+		}
 		db.Close()
 		v.wipe()
-		return nil, err
+		// Compacted (replaced) while this waited for the lock: the path
+		// leads to the new file.
+		if !errors.Is(err, errMoved) || attempt == maxMovedRetries {
+			return nil, err
+		}
 	}
-	return v, nil
 }
 
 // openBolt opens the bbolt file with the lock the options ask for and maps
@@ -280,6 +287,9 @@ func (v *Vault) load(key MasterKey) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketSecrets) == nil {
 			return ErrNotVault
+		}
+		if meta.Get(keyMoved) != nil {
+			return errMoved
 		}
 		for _, f := range []struct {
 			dst *[]byte

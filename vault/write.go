@@ -44,9 +44,9 @@ func (v *Vault) Import(values map[string][]byte) error {
 }
 
 // Delete removes secret name; ErrNotFound if there is none. The old
-// ciphertext may stay in bbolt's free pages until they are reused; it is
-// ciphertext, and the manifest no longer names it, so it can never be
-// brought back as a valid value.
+// ciphertext stays in bbolt's free pages until they are reused or Compact
+// runs; the manifest no longer names it, so it can never be brought back as
+// a valid value.
 func (v *Vault) Delete(name string) error {
 	if err := checkName(name); err != nil {
 		return fmt.Errorf("vault %s: %w", v.path, err)

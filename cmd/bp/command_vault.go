@@ -85,6 +85,17 @@ func (f *vaultFlags) open(readOnly, create bool) (*vault.Vault, error) {
 
 // vaultExit gives a vault error its exit code: a bad secret name is bad
 // usage (2), anything else a vault problem (3).
+// closeChanged compacts a vault that a command has changed, so that what
+// the change replaced (an old value, the old wrapping of the data key)
+// leaves the file (see vault.Compact), and closes it.
+func closeChanged(v *vault.Vault) error {
+	if err := v.Compact(); err != nil {
+		v.Close()
+		return fmt.Errorf("the change is saved, but what it replaced may stay in a freed page of the file until reused: %w", err)
+	}
+	return v.Close()
+}
+
 func vaultExit(err error) error {
 	switch {
 	case err == nil:

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/bprun/bp/vault"
 )
 
@@ -305,4 +307,52 @@ func TestVaultSetFromEndlessFileIsRefused(t *testing.T) {
 	if r := env.run("", "vault", "set", "BIG", "--from-file", "/dev/zero"); r.code != 2 || !strings.Contains(r.stderr, "more than the") {
 		t.Errorf("%v", r)
 	}
+}
+
+// What a vault command replaces or removes leaves the file: an old value's
+// ciphertext after set and rm, the old wrapping of the data key (which the
+// old master key opens) after rotate-key.
+func TestVaultCLIChangesLeaveNothingBehind(t *testing.T) {
+	e, path, _ := vaultEnv(t)
+	raw := func(bucket, key string) []byte {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var out []byte
+		db.View(func(tx *bolt.Tx) error {
+			out = bytes.Clone(tx.Bucket([]byte(bucket)).Get([]byte(key)))
+			return nil
+		})
+		if out == nil {
+			t.Fatalf("no %s/%s", bucket, key)
+		}
+		return out
+	}
+	gone := func(what string, b []byte) {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, b) {
+			t.Fatalf("%s is still in the vault file", what)
+		}
+	}
+	wantCode(t, e.run("", "vault", "init"), 0)
+	wantCode(t, e.run("first-value\n", "vault", "set", "API_KEY"), 0)
+	first := raw("secrets", "API_KEY")
+	wantCode(t, e.run("second-value\n", "vault", "set", "API_KEY"), 0)
+	gone("the replaced value's ciphertext", first)
+
+	wrapped := raw("bp-vault", "datakey")
+	wantCode(t, e.run("", "vault", "rotate-key"), 0)
+	gone("the old wrapping of the data key", wrapped)
+
+	second := raw("secrets", "API_KEY")
+	wantCode(t, e.run("", "vault", "rm", "API_KEY"), 0)
+	gone("the removed value's ciphertext", second)
+	wantCode(t, e.run("", "vault", "list"), 0)
 }
