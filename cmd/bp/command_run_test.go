@@ -152,3 +152,29 @@ blocks:
 		t.Errorf("bad mode: %v", r)
 	}
 }
+
+// Code blocks run without the site module unless --python-site (or
+// BP_PYTHON_SITE=1) asks for it.
+func TestRunPythonSite(t *testing.T) {
+	env := newBPEnv(t)
+	path := env.write("site.bp.yaml", `
+blocks:
+  py: {type: code, fields: {code: "import sys\nset_output('site' in sys.modules)"}, outs: {success: r}}
+  r: {type: returnvalue, fields: {value: "@{result}"}}
+`)
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, "false"},
+		{nil, []string{"--python-site"}, "true"},
+		{[]string{"BP_PYTHON_SITE=1"}, nil, "true"},
+		{nil, []string{"--python-site", "--python-mode", "fresh"}, "true"},
+	} {
+		r := env.with(c.env...).run("", append([]string{"run", path}, c.args...)...)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
+			t.Errorf("%v %v: %v", c.env, c.args, r)
+		}
+	}
+}
