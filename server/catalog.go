@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/bprun/bp/scrub"
 	"github.com/bprun/bp/vault"
@@ -132,7 +133,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := v.Meta(name)
 	if err == nil {
-		err = v.Close()
+		err = s.closeChanged(w, v)
 	}
 	if err != nil {
 		s.vaultFail(w, err, nil)
@@ -143,6 +144,22 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Warning", fmt.Sprintf(`299 bp "secret %s is shorter than %d bytes: run output cannot mask it"`, name, scrub.MinSecretLen))
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// closeChanged compacts a vault the request changed, so that what the
+// change replaced leaves the file (see vault.Compact), and closes it. The
+// change is saved either way: a failed compaction is a warning (a header
+// and the server's log), not the request's failure.
+func (s *Server) closeChanged(w http.ResponseWriter, v *vault.Vault) error {
+	if err := v.Compact(); err != nil {
+		w.Header().Add("Warning", `299 bp "the change is saved, but the vault file could not be compacted: see the server log"`)
+		if s.opts.Log != nil {
+			s.logMu.Lock()
+			_, _ = io.WriteString(s.opts.Log, s.scrub.String(fmt.Sprintf("%s warning: vault not compacted: %v\n", time.Now().UTC().Format(time.RFC3339), err)))
+			s.logMu.Unlock()
+		}
+	}
+	return v.Close()
 }
 
 // DELETE /v1/vault/{name}
@@ -164,7 +181,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request) {
 		s.vaultFail(w, err, nil)
 		return
 	}
-	if err := v.Close(); err != nil {
+	if err := s.closeChanged(w, v); err != nil {
 		s.vaultFail(w, err, nil)
 		return
 	}

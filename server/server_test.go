@@ -1,14 +1,18 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/bprun/bp/server"
 	"github.com/bprun/bp/vault"
@@ -545,4 +549,46 @@ func TestStreamFlushesAsEventsHappen(t *testing.T) {
 	if last := evs[len(evs)-1]; last.kind != "result" || last.data["status"] != "returned" {
 		t.Errorf("last: %+v", last)
 	}
+}
+
+// A replaced or deleted value's ciphertext leaves the vault file, as with
+// the CLI's vault commands.
+func TestVaultChangesLeaveNothingBehind(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	raw := func() []byte {
+		t.Helper()
+		db, err := bolt.Open(f.vaultPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var out []byte
+		db.View(func(tx *bolt.Tx) error {
+			out = bytes.Clone(tx.Bucket([]byte("secrets")).Get([]byte("API_KEY")))
+			return nil
+		})
+		if out == nil {
+			t.Fatal("no record")
+		}
+		return out
+	}
+	gone := func(what string, b []byte) {
+		t.Helper()
+		data, err := os.ReadFile(f.vaultPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, b) {
+			t.Fatalf("%s is still in the vault file", what)
+		}
+	}
+	f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 204)
+	first := raw()
+	if a := f.expect(f.do("PUT", "/v1/vault/API_KEY", "second-value-2"), 204); a.header.Get("Warning") != "" {
+		t.Fatalf("Warning %q", a.header.Get("Warning"))
+	}
+	gone("the replaced value's ciphertext", first)
+	second := raw()
+	f.expect(f.do("DELETE", "/v1/vault/API_KEY", ""), 204)
+	gone("the deleted value's ciphertext", second)
 }

@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,16 +8,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// keyMoved marks a vault file that Compact has replaced: a process that
-// was waiting for its lock finds it and opens the file now at the path.
-var keyMoved = []byte("moved")
-
-// errMoved is what load finds in a replaced file; Open then opens again.
-var errMoved = errors.New("the vault file was replaced while waiting for its lock")
-
-// maxMovedRetries bounds Open's retries when the file is replaced under it
-// again and again.
-const maxMovedRetries = 8
+// maxReplacedRetries bounds openBolt's retries when the file is replaced
+// under it again and again.
+const maxReplacedRetries = 8
 
 // Compact rewrites the vault into a new file that holds only its live
 // records, and puts that file in place of the old one.
@@ -31,36 +23,50 @@ const maxMovedRetries = 8
 // file; bp's vault commands call it after every change. Copies on the disk
 // below the file system (journal, SSD remapping) are beyond its reach.
 //
-// The new file is built beside the old one, synced, and renamed over it
-// while both locks are held; the old file is then marked as moved, so that
-// a process that was waiting for its lock opens the new one instead of
-// writing into a file no path leads to. Killed before the rename, the old
-// file stays in place and a hidden ".NAME.compact*" copy of it may be left
-// beside it (sealed like the vault).
+// The new file is built beside the old one (beside a symlink's target), with
+// the old one's owner and mode, synced, and renamed over it while both locks
+// are held. A process that was waiting for the old file's lock sees, once it
+// has it, that the path leads to another file, and opens that one (see
+// openBolt). Killed before the rename, the old file stays in place and a
+// hidden ".NAME.compact*" copy may be left beside it (sealed like the vault);
+// the next Compact removes it. A hard link to the vault keeps the old file.
 func (v *Vault) Compact() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.writable(); err != nil {
 		return err
 	}
-	// A symlinked vault stays a symlink: the new file replaces its target.
 	target, err := filepath.EvalSymlinks(v.path)
 	if err != nil {
 		return fmt.Errorf("vault %s: compact: %w", v.path, err)
 	}
-	dir := filepath.Dir(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".compact*")
+	st, err := os.Stat(target)
+	if err != nil {
+		return fmt.Errorf("vault %s: compact: %w", v.path, err)
+	}
+	dir, base := filepath.Dir(target), filepath.Base(target)
+	// Left by a Compact that was killed: this one holds the lock now.
+	if stale, _ := filepath.Glob(filepath.Join(dir, "."+base+".compact*")); len(stale) > 0 {
+		for _, name := range stale {
+			os.Remove(name)
+		}
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".compact*")
 	if err != nil {
 		return fmt.Errorf("vault %s: compact: %w", v.path, err)
 	}
 	tmpName := tmp.Name()
-	tmp.Close()
 	placed := false
 	defer func() {
 		if !placed {
 			os.Remove(tmpName)
 		}
 	}()
+	err = sameOwnerAndMode(tmp, st)
+	tmp.Close()
+	if err != nil {
+		return fmt.Errorf("vault %s: compact: %w", v.path, err)
+	}
 	dst, err := openBolt(tmpName, Options{})
 	if err != nil {
 		return fmt.Errorf("vault %s: compact: %w", v.path, err)
@@ -79,16 +85,34 @@ func (v *Vault) Compact() error {
 	old := v.db
 	v.db = dst
 	err = syncDir(dir)
-	if mark := update(old, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyMoved, []byte{1})
-	}); err == nil {
-		err = mark
-	}
 	if cerr := old.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("vault %s: compact: the compacted file is in place, but: %w", v.path, err)
+	}
+	return nil
+}
+
+// sameOwnerAndMode gives f the owner, group and permissions of st, so that
+// a vault shared with a service account stays readable by it. A user who
+// may not give the file away gets an error, and the old file stays.
+func sameOwnerAndMode(f *os.File, st os.FileInfo) error {
+	if err := f.Chmod(st.Mode().Perm()); err != nil {
+		return err
+	}
+	uid, gid, ok := fileOwner(st)
+	if !ok {
+		return nil
+	}
+	fst, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fuid, fgid, _ := fileOwner(fst); fuid != uid || fgid != gid {
+		if err := f.Chown(uid, gid); err != nil {
+			return fmt.Errorf("keeping the vault's owner %d:%d: %w", uid, gid, err)
+		}
 	}
 	return nil
 }

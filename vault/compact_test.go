@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,24 +107,35 @@ func TestCompactDropsDeletedAndReplacedValues(t *testing.T) {
 	}
 }
 
-// A writer that was waiting for the lock while the file was compacted
-// writes into the new file, not into the old one that no path leads to.
+type opened struct {
+	v   *Vault
+	err error
+}
+
+// openWaiting opens the vault in a goroutine while v holds its lock, and
+// returns once that Open has the file open and is waiting for its lock.
+func openWaiting(t *testing.T, path string, key MasterKey, readOnly bool) <-chan opened {
+	t.Helper()
+	fileOpen := make(chan struct{})
+	var once sync.Once
+	openedHook = func(string) { once.Do(func() { close(fileOpen) }) }
+	t.Cleanup(func() { openedHook = nil })
+	done := make(chan opened, 1)
+	go func() {
+		w, err := Open(path, key, Options{ReadOnly: readOnly, LockTimeout: time.Minute})
+		done <- opened{w, err}
+	}()
+	<-fileOpen
+	return done
+}
+
+// A writer or reader that was waiting for the lock while the file was
+// compacted opens the new file, not the old one that no path leads to.
 func TestCompactWhileAnotherWaitsForTheLock(t *testing.T) {
 	for _, readOnly := range []bool{false, true} {
 		v, path, key := newVault(t)
 		mustSet(t, v, "A", "1")
-		type opened struct {
-			v   *Vault
-			err error
-		}
-		done := make(chan opened, 1)
-		go func() {
-			w, err := Open(path, key, Options{ReadOnly: readOnly, LockTimeout: time.Minute})
-			done <- opened{w, err}
-		}()
-		// Let it open the old file and block on its lock (if it has not
-		// yet, it opens the new file: the test then passes trivially).
-		time.Sleep(200 * time.Millisecond)
+		done := openWaiting(t, path, key, readOnly)
 		if err := v.Compact(); err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +159,73 @@ func TestCompactWhileAnotherWaitsForTheLock(t *testing.T) {
 			}
 			r.Close()
 		}
+	}
+}
+
+// The same when the compacting process died just after its rename: the
+// waiter must not depend on anything the compactor does after it.
+func TestWaiterFollowsAFileRenamedOverTheVault(t *testing.T) {
+	v, path, key := newVault(t)
+	mustSet(t, v, "A", "1")
+	done := openWaiting(t, path, key, false)
+	// A copy of the vault, changed, renamed over it while v holds the lock.
+	copyPath := path + ".copy"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copyPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := reopen(t, copyPath, key, Options{})
+	mustSet(t, c, "NEW", "in the new file")
+	c.Close()
+	if err := os.Rename(copyPath, path); err != nil {
+		t.Fatal(err)
+	}
+	v.Close() // as if its process died: the lock goes, nothing else happens
+	o := <-done
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	defer o.v.Close()
+	if got := mustGet(t, o.v, "NEW"); got != "in the new file" {
+		t.Fatalf("NEW = %q", got)
+	}
+}
+
+// The compacted file keeps the vault's mode and, when the user may, its
+// owner; a killed Compact's leftover copy goes.
+func TestCompactKeepsOwnerAndMode(t *testing.T) {
+	v, path, _ := newVault(t)
+	mustSet(t, v, "A", "1")
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := os.Geteuid(), os.Getegid()
+	if uid == 0 {
+		uid, gid = 65534, 65534 // nobody: only root may give a file away
+		if err := os.Chown(path, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leftover := filepath.Join(filepath.Dir(path), ".vault.db.compact123")
+	if err := os.WriteFile(leftover, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if st.Mode().Perm() != 0o640 || int(sys.Uid) != uid || int(sys.Gid) != gid {
+		t.Fatalf("mode %v owner %d:%d, want 0640 %d:%d", st.Mode().Perm(), sys.Uid, sys.Gid, uid, gid)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Fatalf("leftover copy: %v", err)
 	}
 }
 

@@ -219,43 +219,71 @@ func Open(path string, key MasterKey, opts Options) (*Vault, error) {
 		// bbolt would silently initialise an empty file opened for writing.
 		return nil, fmt.Errorf("vault %s: empty file: %w", path, ErrNotVault)
 	}
-	for attempt := 0; ; attempt++ {
-		db, err := openBolt(path, opts)
-		if err != nil {
-			return nil, err
-		}
-		v := &Vault{path: path, readOnly: opts.ReadOnly, db: db}
-		err = v.load(key)
-		if err == nil {
-			return v, nil
-		}
+	db, err := openBolt(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	v := &Vault{path: path, readOnly: opts.ReadOnly, db: db}
+	if err := v.load(key); err != nil {
 		db.Close()
 		v.wipe()
-		// Compacted (replaced) while this waited for the lock: the path
-		// leads to the new file.
-		if !errors.Is(err, errMoved) || attempt == maxMovedRetries {
-			return nil, err
-		}
+		return nil, err
 	}
+	return v, nil
 }
 
 // openBolt opens the bbolt file with the lock the options ask for and maps
-// bbolt's errors to ours.
+// bbolt's errors to ours. A file that Compact replaced while this waited
+// for its lock is no longer the one at path: then it opens path again.
 func openBolt(path string, opts Options) (*bolt.DB, error) {
 	timeout := opts.LockTimeout
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
-	db, err := safeBoltOpen(path, &bolt.Options{ReadOnly: opts.ReadOnly, Timeout: timeout})
-	switch {
-	case err == nil:
+	for attempt := 0; ; attempt++ {
+		var file *os.File
+		db, err := safeBoltOpen(path, &bolt.Options{
+			ReadOnly: opts.ReadOnly, Timeout: timeout,
+			OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, mode)
+				file = f
+				if err == nil && openedHook != nil {
+					openedHook(name)
+				}
+				return f, err
+			},
+		})
+		if err != nil {
+			return nil, boltOpenError(path, opts, timeout, err)
+		}
+		if attempt < maxReplacedRetries && replaced(path, file) {
+			db.Close()
+			continue
+		}
 		return db, nil
+	}
+}
+
+// openedHook, when set (by tests), is called once openBolt has opened a
+// file and before bbolt waits for its lock.
+var openedHook func(path string)
+
+// replaced reports whether path no longer names the file f (Compact
+// renamed a new file over it).
+func replaced(path string, f *os.File) bool {
+	held, err1 := f.Stat()
+	now, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && !os.SameFile(held, now)
+}
+
+func boltOpenError(path string, opts Options, timeout time.Duration, err error) error {
+	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, lockedError(path, opts.ReadOnly, timeout)
+		return lockedError(path, opts.ReadOnly, timeout)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("vault %s: %v: %w", path, err, ErrNotVault)
+		return fmt.Errorf("vault %s: %v: %w", path, err, ErrNotVault)
 	default:
-		return nil, fmt.Errorf("vault %s: %w", path, err)
+		return fmt.Errorf("vault %s: %w", path, err)
 	}
 }
 
@@ -287,9 +315,6 @@ func (v *Vault) load(key MasterKey) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketSecrets) == nil {
 			return ErrNotVault
-		}
-		if meta.Get(keyMoved) != nil {
-			return errMoved
 		}
 		for _, f := range []struct {
 			dst *[]byte

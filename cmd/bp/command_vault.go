@@ -87,11 +87,11 @@ func (f *vaultFlags) open(readOnly, create bool) (*vault.Vault, error) {
 // usage (2), anything else a vault problem (3).
 // closeChanged compacts a vault that a command has changed, so that what
 // the change replaced (an old value, the old wrapping of the data key)
-// leaves the file (see vault.Compact), and closes it.
-func closeChanged(v *vault.Vault) error {
+// leaves the file (see vault.Compact), and closes it. The change is saved
+// either way: a failed compaction is a warning, not the command's failure.
+func closeChanged(cmd *cobra.Command, v *vault.Vault) error {
 	if err := v.Compact(); err != nil {
-		v.Close()
-		return fmt.Errorf("the change is saved, but what it replaced may stay in a freed page of the file until reused: %w", err)
+		fmt.Fprintf(cmd.ErrOrStderr(), "bp: warning: the change is saved, but what it replaced may stay in a freed page of the file until reused: %v\n", err)
 	}
 	return v.Close()
 }

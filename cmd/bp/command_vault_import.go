@@ -66,7 +66,7 @@ line number, never the line.`,
 			if err := v.Import(values); err != nil {
 				return vaultExit(err)
 			}
-			if err := closeChanged(v); err != nil {
+			if err := closeChanged(cmd, v); err != nil {
 				return vaultExit(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported %d secrets into %s: %s\n", len(names), v.Path(), strings.Join(names, ", "))

@@ -28,7 +28,7 @@ ciphertext can never be brought back as a valid value.`,
 			if err := v.Delete(name); err != nil {
 				return vaultExit(err)
 			}
-			if err := closeChanged(v); err != nil {
+			if err := closeChanged(cmd, v); err != nil {
 				return vaultExit(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s from %s\n", name, v.Path())

@@ -72,7 +72,7 @@ environment afterwards.`,
 			if err := v.RotateKey(newKey, vault.RotateOptions{Reencrypt: reencrypt, KeyFile: keyFile}); err != nil {
 				return vaultExit(err)
 			}
-			if err := closeChanged(v); err != nil {
+			if err := closeChanged(cmd, v); err != nil {
 				return vaultExit(err)
 			}
 			out := cmd.OutOrStdout()

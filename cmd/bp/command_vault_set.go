@@ -52,7 +52,7 @@ than 4 bytes are stored with a warning: run output cannot mask them alone.`,
 			if err != nil {
 				return vaultExit(err)
 			}
-			if err := closeChanged(v); err != nil {
+			if err := closeChanged(cmd, v); err != nil {
 				return vaultExit(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "set %s (version %d) in %s\n", name, m.Version, v.Path())

@@ -56,7 +56,7 @@ _getpid = os.getpid
 
 def _site(spec):
     """Set up what `site` would have: sys.path and prefixes as probed, and
-    the exit/quit/help builtins (without running any .pth file's code)."""
+    the builtins it adds (without running any .pth file's code)."""
     if not spec:
         return
     site = _loads(spec)
@@ -69,6 +69,9 @@ def _site(spec):
     builtins.exit = _sitebuiltins.Quitter("exit", eof)
     builtins.quit = _sitebuiltins.Quitter("quit", eof)
     builtins.help = _sitebuiltins._Helper()
+    builtins.copyright = _sitebuiltins._Printer("copyright", sys.copyright)
+    builtins.credits = _sitebuiltins._Printer("credits", "See https://www.python.org/ for the people behind Python.")
+    builtins.license = _sitebuiltins._Printer("license", "See https://www.python.org/psf/license/")
 
 
 def _uses_name(code, name):
@@ -82,39 +85,71 @@ def _uses_name(code, name):
     return False
 
 
-def _make_logger(stream):
-    import logging
-
+def _configure_bp_logger(logging):
+    """The "bp" logger of a block: INFO and up, "LEVEL: message" on the
+    block's stderr, not passed to the root logger."""
     logger = logging.getLogger("bp")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(handler)
-    return logger
+
+
+class _ConfiguringLoader:
+    """logging's own loader, which configures the "bp" logger once the
+    module has run."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _configure_bp_logger(module)
+
+
+class _LoggingHook:
+    """Whoever first imports logging in a block (its code, `logger`, a module
+    it uses), finds the "bp" logger set up. The fork server itself does not
+    import logging: 0.5 MB more in every block's image."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "logging":
+            return None
+        sys.meta_path.remove(self)
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                spec.loader = _ConfiguringLoader(spec.loader)
+                return spec
+        return None
+
+
+def _bp_logger():
+    import logging
+
+    return logging.getLogger("bp")
 
 
 class _LazyLogger:
     """The `logger` of a block whose code does not name it (it may still
     reach it through eval or globals()): logging is imported on first use."""
 
-    def __init__(self, stream):
-        self.__dict__["_stream"] = stream
-        self.__dict__["_logger"] = None
-
-    def _get(self):
-        if self._logger is None:
-            self.__dict__["_logger"] = _make_logger(self._stream)
-        return self._logger
-
     def __getattr__(self, name):
-        return getattr(self._get(), name)
+        return getattr(_bp_logger(), name)
 
     def __setattr__(self, name, value):
-        setattr(self._get(), name, value)
+        setattr(_bp_logger(), name, value)
 
     def __repr__(self):
-        return repr(self._get())
+        return repr(_bp_logger())
 
 
 class _Channel:
@@ -366,12 +401,11 @@ def _run(req, chan):
     error = None
     try:
         compiled = compile(code, _CODE_FILE, "exec", dont_inherit=True)
-        # logging costs 0.5 MB in every block's image: import it only in a
-        # block that uses it.
+        # Imported here, not in the fork server (see _LoggingHook).
         if _uses_name(compiled, "logger"):
-            g["logger"] = _make_logger(sys.stderr)
+            g["logger"] = _bp_logger()
         else:
-            g["logger"] = _LazyLogger(sys.stderr)
+            g["logger"] = _LazyLogger()
         exec(compiled, g)
     except SystemExit as e:
         if e.code is not None and e.code != 0:
@@ -450,6 +484,10 @@ def _child(afd):
         err = _Text(chan, b"e", 2, "<stderr>")
         sys.stdout = _Text(chan, b"o", 1, "<stdout>")
         sys.stderr = err
+        if "logging" in sys.modules:  # imported by a .pth file (--python-site)
+            _configure_bp_logger(sys.modules["logging"])
+        else:
+            sys.meta_path.insert(0, _LoggingHook())
         try:
             req = _loads(_read_all(0))
             if not isinstance(req, dict):

@@ -109,7 +109,7 @@ set_output({"path": [p for p in sys.path if p], "prefix": sys.prefix,
 func TestSiteBuiltins(t *testing.T) {
 	bothModes(t, func(t *testing.T, r *Runner) {
 		resp, _ := mustRun(t, r, &Request{Code: `
-assert callable(exit) and callable(quit) and callable(help)
+assert all(callable(f) for f in (exit, quit, help, copyright, credits, license))
 set_output(1)
 exit()`})
 		if resp.Value != int64(1) {
@@ -147,6 +147,25 @@ import logging
 assert logging.getLogger("bp").level == 10`})
 		out := rec.text()
 		for _, want := range []string{"WARNING: through eval\n", "DEBUG: now at debug\n"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("output %q lacks %q", out, want)
+			}
+		}
+	})
+}
+
+// The "bp" logger is set up for a block whoever imports logging first:
+// a module the block uses, say.
+func TestBPLoggerSetUpForAnyImporter(t *testing.T) {
+	bothModes(t, func(t *testing.T, r *Runner) {
+		_, rec := mustRun(t, r, &Request{Code: `
+import logging
+logging.getLogger("bp").info("from a helper")
+logging.getLogger("bp").warning("warned")
+import inspect
+assert "def getLogger" in inspect.getsource(logging)`})
+		out := rec.text()
+		for _, want := range []string{"INFO: from a helper\n", "WARNING: warned\n"} {
 			if !strings.Contains(out, want) {
 				t.Fatalf("output %q lacks %q", out, want)
 			}
