@@ -7,14 +7,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
 
+// venv is a test virtualenv: its python, directory, site-packages and the
+// directory its paths.pth names.
+type venvInfo struct{ python, dir, site, extra string }
+
 // virtualenv makes a virtualenv (without pip) whose site-packages holds a
 // module, a .pth file naming another directory and a .pth file that runs
-// code, and returns its python.
-func virtualenv(t *testing.T) string {
+// code.
+func virtualenv(t *testing.T) venvInfo {
 	t.Helper()
 	base := runner(t, ModeForkServer).Python()
 	dir := t.TempDir()
@@ -41,7 +46,7 @@ func virtualenv(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	return filepath.Join(venv, "bin", "python")
+	return venvInfo{python: filepath.Join(venv, "bin", "python"), dir: venv, site: sites[0], extra: extra}
 }
 
 // probeSite is what python itself says its sys.path and prefix are, run
@@ -69,8 +74,13 @@ func probeSite(t *testing.T, python string) (path []string, prefix string) {
 // A block sees the virtualenv as python run directly does (sys.path with
 // .pth paths, prefix), whether or not .pth code runs.
 func TestSiteOfAVirtualenv(t *testing.T) {
-	python := virtualenv(t)
+	env := virtualenv(t)
+	python := env.python
 	wantPath, wantPrefix := probeSite(t, python)
+	// What site does for a virtualenv, checked apart from the probe.
+	if wantPrefix != env.dir || !slices.Contains(wantPath, env.site) || !slices.Contains(wantPath, env.extra) {
+		t.Fatalf("python -I itself: prefix %s, sys.path %q", wantPrefix, wantPath)
+	}
 	const code = `
 import sys, venvmod, extramod
 set_output({"path": [p for p in sys.path if p], "prefix": sys.prefix,
