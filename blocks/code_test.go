@@ -1,10 +1,14 @@
 package blocks_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bprun/bp/blocks"
 	"github.com/bprun/bp/blueprints"
@@ -204,4 +208,83 @@ func (s staticSecrets) SecretNames(ctx context.Context) ([]string, error) {
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// forkServers lists this process's children that are bp fork servers.
+func forkServers(t *testing.T) map[int]bool {
+	t.Helper()
+	out := map[int]bool{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	me := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(me) {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if bytes.Contains(cmdline, []byte("\x00serve\x00")) {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+// Warm starts the fork server before any code block runs; Close stops it,
+// also when it comes while Warm is still starting it.
+func TestCodeWarm(t *testing.T) {
+	before := forkServers(t)
+	c := blocks.NewCode(blocks.Options{})
+	c.Warm(context.Background())
+	var started []int
+	for pid := range forkServers(t) {
+		if !before[pid] {
+			started = append(started, pid)
+		}
+	}
+	if len(started) != 1 {
+		t.Fatalf("fork servers started by Warm: %v", started)
+	}
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for forkServers(t)[started[0]] && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if forkServers(t)[started[0]] {
+		t.Fatalf("fork server %d outlived Close", started[0])
+	}
+
+	c = blocks.NewCode(blocks.Options{})
+	done := make(chan struct{})
+	go func() { c.Warm(context.Background()); close(done) }()
+	c.Close()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Warm hung after Close")
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		left := 0
+		for pid := range forkServers(t) {
+			if !before[pid] {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("a fork server outlived Close during Warm")
 }

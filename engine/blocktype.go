@@ -20,6 +20,16 @@ type BlockType interface {
 	Run(ctx context.Context, call *Call) Result
 }
 
+// Warmer is a BlockType that can get ready ahead of its first block (start
+// an interpreter, say), so that the blocks before it hide the wait. A run
+// calls Warm in the background as it starts, once for each such type its
+// blueprint uses, with the run's context. Warm returns nothing: Run must
+// work whether or not Warm was called or has finished, and report its own
+// errors.
+type Warmer interface {
+	Warm(ctx context.Context)
+}
+
 // TypeResolver finds block types by name (without Writer's "blueprints_"
 // prefix).
 type TypeResolver interface {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ type Program struct {
 	bp    *Blueprint
 	nodes []*node
 	byID  map[string]int
+
+	warmers []Warmer // the block types that get ready ahead (see Warmer)
 
 	regionsMu sync.Mutex
 	regions   map[string]*region // by start key: "" (default), "trigger:ID", "loop:ID"
@@ -138,7 +141,30 @@ func Compile(bp *Blueprint, types TypeResolver) (*Program, error) {
 		}
 		return nil, &ValidationError{Blueprint: bp.Key, Problems: unique}
 	}
+	p.warmers = warmersOf(p.nodes)
 	return p, nil
+}
+
+// warmersOf lists the block types of nodes that are Warmers, each pointer
+// once (another kind of type is listed per block: Warm must be cheap after
+// the first call anyway).
+func warmersOf(nodes []*node) []Warmer {
+	var out []Warmer
+	seen := map[BlockType]bool{}
+	for _, n := range nodes {
+		w, ok := n.typ.(Warmer)
+		if !ok {
+			continue
+		}
+		if reflect.TypeOf(n.typ).Kind() == reflect.Pointer {
+			if seen[n.typ] {
+				continue
+			}
+			seen[n.typ] = true
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // compileFields checks a block's fields against its type and compiles them.

@@ -127,6 +127,9 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 	if opts.Trigger != "" {
 		key = "trigger:" + opts.Trigger
 	}
+	for _, w := range p.warmers {
+		go w.Warm(ctx)
+	}
 	// Secrets are loaded and handed to the scrubber before the first
 	// event, so nothing the run emits can hold one unmasked.
 	err := sh.loadSecrets(ctx, p.bp)
