@@ -210,16 +210,24 @@ type ScriptError struct {
 	// Traceback is Python's formatted traceback of the block's code (the
 	// harness's own frames removed), ending with "Type: message".
 	Traceback string `json:"traceback"`
+	// Hint is bp's own line about what may have caused it, or "".
+	Hint string `json:"-"`
 }
 
 func (e *ScriptError) Error() string {
-	if e.Traceback != "" {
-		return strings.TrimRight(e.Traceback, "\n")
+	var s string
+	switch {
+	case e.Traceback != "":
+		s = strings.TrimRight(e.Traceback, "\n")
+	case e.Message == "":
+		s = e.Type
+	default:
+		s = e.Type + ": " + e.Message
 	}
-	if e.Message == "" {
-		return e.Type
+	if e.Hint != "" {
+		s += "\nhint: " + e.Hint
 	}
-	return e.Type + ": " + e.Message
+	return s
 }
 
 var (
@@ -328,6 +336,25 @@ func (r *Runner) Close() error {
 // (*ExitError), a result or state that is not JSON-serializable (wrapping
 // ErrNotSerializable), or a failure to start Python. h may be nil.
 func (r *Runner) Run(ctx context.Context, req *Request, h Handler) (*Response, error) {
+	resp, err := r.run(ctx, req, h)
+	if resp != nil && resp.Error != nil {
+		resp.Error.Hint = r.hint(resp.Error)
+	}
+	return resp, err
+}
+
+// hint is a line on what may have caused a block's exception, or "": an
+// import that fails where the interpreter's .pth files would have run code
+// that -S skipped (an editable install's import hook, say).
+func (r *Runner) hint(e *ScriptError) string {
+	if r.site || len(r.py.pthCode) == 0 || (e.Type != "ModuleNotFoundError" && e.Type != "ImportError") {
+		return ""
+	}
+	return fmt.Sprintf("bp runs Python without the code in its .pth files (%s); if the module comes from one (an editable install), run with --python-site or BP_PYTHON_SITE=1",
+		strings.Join(r.py.pthCode, ", "))
+}
+
+func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, error) {
 	if req == nil {
 		return nil, errors.New("pyrun: nil request")
 	}
@@ -451,16 +478,35 @@ type interpreter struct {
 	// blocks see the same sys.path, but no .pth file's code runs in the
 	// fork server (it would weigh on every fork).
 	site string
+	// pthCode are the .pth files in its site directories that run code
+	// (an "import" line), which -S skips.
+	pthCode []string
 }
 
 // resolved caches interpreter resolution by command and environment.
 var resolved sync.Map // string -> interpreter
 
-const probe = `import json, sys
+const probe = `import json, os, site, sys
+pth = []
+for d in site.getsitepackages():
+    try:
+        names = sorted(os.listdir(d))
+    except OSError:
+        continue
+    for n in names:
+        if not n.endswith(".pth"):
+            continue
+        try:
+            with open(os.path.join(d, n), encoding="utf-8", errors="replace") as f:
+                if any(l.startswith(("import ", "import\t")) for l in f):
+                    pth.append(n)
+        except OSError:
+            pass
 sys.stdout.write(json.dumps({
     "executable": sys.executable or "",
     "version": "%d.%d" % sys.version_info[:2],
     "site": {"path": [p for p in sys.path if p], "prefix": sys.prefix, "exec_prefix": sys.exec_prefix},
+    "pth_code": pth,
 }))`
 
 func resolve(python string, env []string) (interpreter, error) {
@@ -489,6 +535,7 @@ func resolve(python string, env []string) (interpreter, error) {
 		Executable string          `json:"executable"`
 		Version    string          `json:"version"`
 		Site       json.RawMessage `json:"site"`
+		PthCode    []string        `json:"pth_code"`
 	}
 	if err := json.Unmarshal(out, &answer); err != nil || len(answer.Site) == 0 {
 		return interpreter{}, fmt.Errorf("pyrun: unexpected answer from %s: %q", lp, out)
@@ -497,7 +544,7 @@ func resolve(python string, env []string) (interpreter, error) {
 	if _, err := fmt.Sscanf(answer.Version, "%d.%d", &major, &minor); err != nil || major < 3 || (major == 3 && minor < 8) {
 		return interpreter{}, fmt.Errorf("pyrun: %s is Python %s; 3.8 or later is needed", lp, answer.Version)
 	}
-	in := interpreter{path: answer.Executable, version: answer.Version, site: string(answer.Site)}
+	in := interpreter{path: answer.Executable, version: answer.Version, site: string(answer.Site), pthCode: answer.PthCode}
 	if in.path == "" {
 		in.path = lp
 	}

@@ -182,3 +182,28 @@ assert "def getLogger" in inspect.getsource(logging)`})
 		}
 	})
 }
+
+// A failed import in an interpreter whose .pth files run code (skipped
+// under -S) says how to run them.
+func TestImportErrorHintsAtPythonSite(t *testing.T) {
+	env := virtualenv(t) // its hook.pth runs code
+	for _, site := range []bool{false, true} {
+		r, err := New(Options{Python: env.python, Site: site})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := r.Run(context.Background(), &Request{Code: "import only_through_a_hook"}, nil)
+		r.Close()
+		if err != nil || resp.Error == nil {
+			t.Fatalf("site=%v: %+v, %v", site, resp, err)
+		}
+		msg := resp.Error.Error()
+		if hinted := strings.Contains(msg, "--python-site") && strings.Contains(msg, "hook.pth"); hinted == site {
+			t.Errorf("site=%v: hint shown %v:\n%s", site, hinted, msg)
+		}
+	}
+	resp, _ := runner(t, ModeForkServer).Run(context.Background(), &Request{Code: "1/0"}, nil)
+	if resp == nil || resp.Error == nil || resp.Error.Hint != "" {
+		t.Errorf("a ZeroDivisionError got a hint: %+v", resp)
+	}
+}
