@@ -41,7 +41,7 @@ func NewCode(opts Options) *Code {
 	if opts.PythonFresh {
 		mode = pyrun.ModeFresh
 	}
-	return &Code{opts: pyrun.Options{Python: opts.Python, Mode: mode, Site: opts.PythonSite}}
+	return &Code{opts: pyrun.Options{Python: opts.Python, Mode: mode, Site: opts.PythonSite, Preload: opts.PythonPreload}}
 }
 
 func (*Code) Spec() *engine.TypeSpec { return codeSpec }

@@ -4,12 +4,14 @@ package blocks
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/internal/pyrun"
 )
 
 // Registry maps block type names to implementations. It satisfies
@@ -98,8 +100,19 @@ type Options struct {
 	// same sys.path but no .pth file runs code: a smaller fork server image,
 	// forked faster.
 	PythonSite bool
+	// PythonPreload are modules the fork server imports once, so that
+	// every code block has them without paying for the import.
+	PythonPreload []string
 	// HTTP configures the httprequest block.
 	HTTP HTTPOptions
+}
+
+// Check reports settings that cannot work, before any block runs.
+func (o Options) Check() error {
+	if err := pyrun.CheckModules(o.PythonPreload); err != nil {
+		return fmt.Errorf("python preload: %w", err)
+	}
+	return nil
 }
 
 // Default returns a registry with every built-in block type.

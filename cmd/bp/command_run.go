@@ -48,7 +48,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 			if payload != "" && payloadFile != "" {
 				return withCode(exitUsage, fmt.Errorf("use --payload or --payload-file, not both"))
 			}
-			if err := flags.checkPythonMode(); err != nil {
+			if err := flags.checkPython(); err != nil {
 				return err
 			}
 			if logFormat != "pretty" && logFormat != "json" {

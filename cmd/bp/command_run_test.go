@@ -178,3 +178,34 @@ blocks:
 		}
 	}
 }
+
+// --python-preload (or BP_PYTHON_PRELOAD) puts modules in every code
+// block's image; a name that is not a module is bad usage.
+func TestRunPythonPreload(t *testing.T) {
+	env := newBPEnv(t)
+	path := env.write("preload.bp.yaml", `
+blocks:
+  py: {type: code, fields: {code: "import sys\nset_output('decimal' in sys.modules)"}, outs: {success: r}}
+  r: {type: returnvalue, fields: {value: "@{result}"}}
+`)
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, "false"},
+		{nil, []string{"--python-preload", "decimal,json"}, "true"},
+		{[]string{"BP_PYTHON_PRELOAD=decimal"}, nil, "true"},
+	} {
+		r := env.with(c.env...).run("", append([]string{"run", path}, c.args...)...)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
+			t.Errorf("%v %v: %v", c.env, c.args, r)
+		}
+	}
+	if r := env.run("", "run", path, "--python-preload", "not-a-module"); r.code != 2 || !strings.Contains(r.stderr, "not-a-module") {
+		t.Errorf("bad module name: %v", r)
+	}
+	if r := env.run("", "run", path, "--python-preload", "no_such_module_bp"); r.code != 1 || !strings.Contains(r.stderr, "no_such_module_bp") {
+		t.Errorf("missing module: %v", r)
+	}
+}

@@ -88,6 +88,9 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err != nil {
 				return err
 			}
+			if err := flags.checkPython(); err != nil {
+				return err
+			}
 			history, err := flags.historyStore()
 			if err != nil {
 				return withCode(exitUsage, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type runFlags struct {
 	python      string
 	pythonMode  string
 	pythonSite  bool
+	preload     []string
 	history     string
 	noHistory   bool
 	maxParallel int
@@ -36,6 +38,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
 	cmd.Flags().StringVar(&f.pythonMode, "python-mode", "", "how code blocks start: fork (a fresh child of a warm fork server, default) or fresh (a new python -I per block); default $BP_PYTHON_MODE")
 	cmd.Flags().BoolVar(&f.pythonSite, "python-site", false, "run the site module's .pth files in code blocks' Python (for an editable install's import hook; slower forks); default $BP_PYTHON_SITE=1")
+	cmd.Flags().StringSliceVar(&f.preload, "python-preload", nil, "modules the Python fork server imports once, so that every code block has them without paying for the import (e.g. pandas,requests); default $BP_PYTHON_PRELOAD")
 	cmd.Flags().StringVar(&f.history, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
 	cmd.Flags().BoolVar(&f.noHistory, "no-history", false, "do not record the run in the history")
 	cmd.Flags().IntVar(&f.maxParallel, "max-parallel", engine.DefaultMaxParallel, "blocks that may run at once")
@@ -53,17 +56,25 @@ func (f *runFlags) blockOptions() blocks.Options {
 		mode = os.Getenv("BP_PYTHON_MODE")
 	}
 	site := f.pythonSite || os.Getenv("BP_PYTHON_SITE") == "1"
-	return blocks.Options{Python: python, PythonFresh: mode == "fresh", PythonSite: site}
+	preload := f.preload
+	if len(preload) == 0 && os.Getenv("BP_PYTHON_PRELOAD") != "" {
+		preload = strings.Split(os.Getenv("BP_PYTHON_PRELOAD"), ",")
+	}
+	return blocks.Options{Python: python, PythonFresh: mode == "fresh", PythonSite: site, PythonPreload: preload}
 }
 
-// checkPythonMode refuses a mode that is neither fork nor fresh.
-func (f *runFlags) checkPythonMode() error {
+// checkPython refuses a mode that is neither fork nor fresh, and a preload
+// that is not a module name.
+func (f *runFlags) checkPython() error {
 	mode := f.pythonMode
 	if mode == "" {
 		mode = os.Getenv("BP_PYTHON_MODE")
 	}
 	if mode != "" && mode != "fork" && mode != "fresh" {
 		return withCode(exitUsage, fmt.Errorf("python mode must be fork or fresh, not %q", mode))
+	}
+	if err := f.blockOptions().Check(); err != nil {
+		return withCode(exitUsage, err)
 	}
 	return nil
 }

@@ -144,3 +144,32 @@ print(time.perf_counter() - t)
 	b.ReportMetric(secs*1e9/float64(n), "ns/block")
 	b.ReportMetric(float64((cpu-base).Nanoseconds())/float64(n), "cpu-ns/block")
 }
+
+// BenchmarkPreload is a block that imports a module heavier than most
+// (asyncio), run back to back: imported by each block, or preloaded once by
+// the fork server (Options.Preload).
+func BenchmarkPreload(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		preload []string
+	}{{"import", nil}, {"preloaded", []string{"asyncio"}}} {
+		b.Run(c.name, func(b *testing.B) {
+			r, err := New(Options{Python: benchPython, Preload: c.preload})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			ctx := context.Background()
+			if err := r.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			req := &Request{Code: "import asyncio\nset_output(1)", Timeout: time.Minute}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := r.Run(ctx, req, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

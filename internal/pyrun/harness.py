@@ -16,8 +16,10 @@
 #   ends); the spare makes them its fds 0, 1, 2 and 3 and runs the block. When
 #   a child has exited the server kills the rest of its process group and sends
 #   "X <pid> <wait status>". It sends "R" once at start, when warm, and
-#   "E <message>" when it cannot fork. It never sees a request (those travel
-#   on the child's own stdin pipe) and never runs user code.
+#   "E <message>" when it cannot fork, "F <message>" (and exits) when a module
+#   to preload (argv[3], comma-separated) fails to import. It never sees a
+#   request (those travel on the child's own stdin pipe) and never runs user
+#   code, beyond the imports of the modules it was asked to preload.
 # MODE "child": run one block in this process (fresh mode): same fds 0-3.
 #
 # Answer channel (fd 3): frames of kind (1 byte), length (4 bytes, big endian),
@@ -530,8 +532,17 @@ def _noop(*_):
     pass
 
 
-def _serve(sfd):
+def _serve(sfd, preload):
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sfd)
+    # The modules the user asked for (--python-preload): imported once
+    # here, every block gets them for the price of its fork.
+    for name in preload:
+        try:
+            __import__(name)
+        except BaseException as e:
+            msg = "F preloading %s: %s: %s" % (name, type(e).__name__, e)
+            sock.send(msg.encode("utf-8", "replace")[:4000])
+            _exit(3)
     try:
         maxfd = os.sysconf("SC_OPEN_MAX")
     except (OSError, ValueError):
@@ -676,7 +687,7 @@ def _main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     _site(sys.argv[2] if len(sys.argv) > 2 else "")
     if mode == "serve":
-        _serve(3)
+        _serve(3, [m for m in (sys.argv[3] if len(sys.argv) > 3 else "").split(",") if m])
     elif mode == "child":
         sys.argv[:] = [""]
         _child(3)

@@ -43,6 +43,7 @@ type server struct {
 	spares    chan spareProc
 
 	mu       sync.Mutex
+	fatal    string // the "F" message: a preload failed
 	gone     bool
 	children map[int]*child // running blocks by pid
 }
@@ -99,6 +100,13 @@ func (s *server) isDead() bool {
 	default:
 		return false
 	}
+}
+
+// fatalMessage is why the server gave up at start ("preloading x: ..."), or "".
+func (s *server) fatalMessage() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fatal
 }
 
 func (s *server) stderrTail() string {
@@ -201,6 +209,10 @@ func (s *server) handle(msg string, fds []int) {
 			delete(s.children, pid)
 			c.update(func(c *child) { c.exited, c.status = true, unix.WaitStatus(st) })
 		}
+		s.mu.Unlock()
+	case "F":
+		s.mu.Lock()
+		s.fatal = strings.TrimPrefix(msg, "F ")
 		s.mu.Unlock()
 	case "E":
 		// The server could not fork: whoever waits for a spare runs fresh.

@@ -3,6 +3,7 @@ package pyrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,5 +206,37 @@ func TestImportErrorHintsAtPythonSite(t *testing.T) {
 	resp, _ := runner(t, ModeForkServer).Run(context.Background(), &Request{Code: "1/0"}, nil)
 	if resp == nil || resp.Error == nil || resp.Error.Hint != "" {
 		t.Errorf("a ZeroDivisionError got a hint: %+v", resp)
+	}
+}
+
+// Preloaded modules are in every block's image; one that fails to import
+// fails every block with ErrPreload, at once, rather than falling back to
+// fresh processes.
+func TestPreload(t *testing.T) {
+	r, err := New(Options{Preload: []string{"decimal", "xml.dom.minidom"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	resp, _ := mustRun(t, r, &Request{Code: `
+import sys
+set_output(["decimal" in sys.modules, "xml.dom.minidom" in sys.modules])`})
+	if !reflect.DeepEqual(resp.Value, []any{true, true}) {
+		t.Fatalf("preloaded: %v", resp.Value)
+	}
+
+	r2, err := New(Options{Preload: []string{"json", "no_such_module_bp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	for i := 0; i < 2; i++ {
+		_, err := r2.Run(context.Background(), &Request{Code: "set_output(1)"}, nil)
+		if !errors.Is(err, ErrPreload) || !strings.Contains(err.Error(), "no_such_module_bp") || !strings.Contains(err.Error(), "ModuleNotFoundError") {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+	if _, err := New(Options{Preload: []string{"not-a-module"}}); err == nil {
+		t.Fatal("a bad module name was accepted")
 	}
 }
