@@ -25,6 +25,12 @@ type RotateOptions struct {
 	// rotation is done (usually the file the current key came from). The new
 	// key must then be a raw key, not a passphrase.
 	KeyFile string
+
+	// NewKeyFile, when set, is a new file (it must not exist) to write the
+	// new key to, before the transaction; KeyFile is then left alone. It is
+	// how a vault that shares its key file with others (see SharedKeyFile)
+	// gets a key of its own. The new key must be a raw key.
+	NewKeyFile string
 }
 
 // RotateKey makes newKey the vault's master key, in one bbolt transaction.
@@ -48,8 +54,11 @@ func (v *Vault) RotateKey(newKey MasterKey, opts RotateOptions) error {
 	if newKey.IsZero() {
 		return fmt.Errorf("vault %s: rotate-key: %w", v.path, ErrNoKey)
 	}
-	if opts.KeyFile != "" && newKey.IsPassphrase() {
-		return fmt.Errorf("vault %s: rotate-key: a passphrase cannot be written to key file %s", v.path, opts.KeyFile)
+	if opts.KeyFile != "" && opts.NewKeyFile != "" {
+		return fmt.Errorf("vault %s: rotate-key: a new key goes to KeyFile or to NewKeyFile, not both", v.path)
+	}
+	if f := opts.KeyFile + opts.NewKeyFile; f != "" && newKey.IsPassphrase() {
+		return fmt.Errorf("vault %s: rotate-key: a passphrase cannot be written to key file %s", v.path, f)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -90,6 +99,12 @@ func (v *Vault) RotateKey(newKey MasterKey, opts RotateOptions) error {
 			return fmt.Errorf("vault %s: rotate-key: pending %w", v.path, err)
 		}
 	}
+	if opts.NewKeyFile != "" {
+		// In place before the commit: once the vault needs it, it is there.
+		if err := writeFileAtomic(opts.NewKeyFile, newKey.Encode(), false); err != nil {
+			return fmt.Errorf("vault %s: rotate-key: new key file %w", v.path, err)
+		}
+	}
 	err = update(v.db, func(tx *bolt.Tx) error {
 		if opts.Reencrypt {
 			if err := v.reseal(tx, index, aead); err != nil {
@@ -111,6 +126,9 @@ func (v *Vault) RotateKey(newKey MasterKey, opts RotateOptions) error {
 	if err != nil {
 		if opts.KeyFile != "" {
 			os.Remove(pendingKeyPath(opts.KeyFile)) // the vault still opens with the old key
+		}
+		if opts.NewKeyFile != "" {
+			os.Remove(opts.NewKeyFile)
 		}
 		return fmt.Errorf("vault %s: rotate-key: %w", v.path, err)
 	}

@@ -79,12 +79,28 @@ func (f *vaultFlags) open(readOnly, create bool) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.OpenEnv(path, os.Getenv, vault.Options{ReadOnly: readOnly, LockTimeout: f.lockTimeout, CreateIfMissing: create})
-	return v, vaultExit(err)
+	key, err := vault.ResolveKey(os.Getenv)
+	if err != nil {
+		return nil, vaultExit(err)
+	}
+	defer key.Zero()
+	v, err := vault.Open(path, key, vault.Options{ReadOnly: readOnly, LockTimeout: f.lockTimeout, CreateIfMissing: create})
+	if err != nil {
+		return nil, vaultExit(err)
+	}
+	noteKeyUser(key, path)
+	return v, nil
 }
 
-// vaultExit gives a vault error its exit code: a bad secret name is bad
-// usage (2), anything else a vault problem (3).
+// noteKeyUser notes that the vault at path opens with key's key file, so
+// that rotate-key knows which vaults share it (see vault.SharedKeyFile).
+// Failing to note it (a read-only config directory) fails nothing.
+func noteKeyUser(key vault.MasterKey, path string) {
+	if key.File() != "" {
+		_ = vault.RecordKeyUser(key.File(), path)
+	}
+}
+
 // closeChanged compacts a vault that a command has changed, so that what
 // the change replaced (an old value, the old wrapping of the data key)
 // leaves the file (see vault.Compact), and closes it. The change is saved
@@ -96,6 +112,8 @@ func closeChanged(cmd *cobra.Command, v *vault.Vault) error {
 	return v.Close()
 }
 
+// vaultExit gives a vault error its exit code: a bad secret name is bad
+// usage (2), anything else a vault problem (3).
 func vaultExit(err error) error {
 	switch {
 	case err == nil:

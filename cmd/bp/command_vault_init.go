@@ -65,6 +65,7 @@ safe: without it the vault cannot be opened.`,
 				return withCode(exitVault, err)
 			}
 			defer v.Close()
+			noteKeyUser(key, path)
 			fmt.Fprintf(out, "created vault %s (id %s), master key from %s\n", path, v.ID(), key.Source())
 			return nil
 		},

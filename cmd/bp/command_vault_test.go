@@ -356,3 +356,46 @@ func TestVaultCLIChangesLeaveNothingBehind(t *testing.T) {
 	gone("the removed value's ciphertext", second)
 	wantCode(t, e.run("", "vault", "list"), 0)
 }
+
+// Two vaults on the default key file: rotate-key on one refuses to rewrite
+// the file (the other would be locked out) until it gets a key file of its
+// own with --key-file-out.
+func TestVaultCLISharedKeyFile(t *testing.T) {
+	e, path, keyFile := vaultEnv(t)
+	project := filepath.Join(filepath.Dir(path), "project.db")
+	wantCode(t, e.run("", "vault", "init"), 0)
+	wantCode(t, e.run("", "vault", "init", "--vault", project), 0)
+	wantCode(t, e.run("value-main\n", "vault", "set", "MAIN"), 0)
+	wantCode(t, e.run("value-proj\n", "vault", "set", "PROJ", "--vault", project), 0)
+	keyBefore, _ := os.ReadFile(keyFile)
+
+	r := e.run("", "vault", "rotate-key", "--vault", project)
+	wantCode(t, r, 3)
+	if !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, "--key-file-out") {
+		t.Fatalf("refusal should name the other vault and the way out\n%v", r)
+	}
+	if k, _ := os.ReadFile(keyFile); !bytes.Equal(k, keyBefore) {
+		t.Fatal("the shared key file changed")
+	}
+
+	own := filepath.Join(filepath.Dir(keyFile), "project.key")
+	r = e.run("", "vault", "rotate-key", "--vault", project, "--key-file-out", own)
+	wantCode(t, r, 0)
+	if !strings.Contains(r.stdout, "BP_VAULT_KEY_FILE="+own) {
+		t.Fatalf("should say how to open it now\n%v", r)
+	}
+	if k, _ := os.ReadFile(keyFile); !bytes.Equal(k, keyBefore) {
+		t.Fatal("the shared key file changed")
+	}
+	if r := e.run("", "vault", "get", "MAIN", "--reveal"); r.stdout != "value-main" {
+		t.Fatalf("the other vault: %v", r)
+	}
+	if r := e.with("BP_VAULT_KEY_FILE="+own).run("", "vault", "get", "PROJ", "--reveal", "--vault", project); r.stdout != "value-proj" {
+		t.Fatalf("the rotated vault with its own key: %v", r)
+	}
+	// The default vault is now alone on its key file: it may rotate.
+	wantCode(t, e.run("", "vault", "rotate-key"), 0)
+	if r := e.run("", "vault", "get", "MAIN", "--reveal"); r.stdout != "value-main" {
+		t.Fatalf("after rotating the default vault: %v", r)
+	}
+}
