@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -45,10 +46,14 @@ func (v *Vault) Compact() error {
 		return fmt.Errorf("vault %s: compact: %w", v.path, err)
 	}
 	dir, base := filepath.Dir(target), filepath.Base(target)
-	// Left by a Compact that was killed: this one holds the lock now.
-	if stale, _ := filepath.Glob(filepath.Join(dir, "."+base+".compact*")); len(stale) > 0 {
-		for _, name := range stale {
-			os.Remove(name)
+	// Left by a Compact that was killed: this one holds the lock now. (Not
+	// a glob: the vault's name may hold glob characters.)
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			rest, ok := strings.CutPrefix(e.Name(), "."+base+".compact")
+			if ok && rest != "" && strings.Trim(rest, "0123456789") == "" { // CreateTemp's digits
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
 		}
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".compact*")

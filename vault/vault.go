@@ -137,6 +137,7 @@ func Create(path string, key MasterKey, opts Options) (*Vault, error) {
 		v.Close()
 		return nil, fmt.Errorf("vault %s: %w", path, err)
 	}
+	noteKeyUser(key, path)
 	return v, nil
 }
 
@@ -229,7 +230,17 @@ func Open(path string, key MasterKey, opts Options) (*Vault, error) {
 		v.wipe()
 		return nil, err
 	}
+	noteKeyUser(key, path)
 	return v, nil
+}
+
+// noteKeyUser notes that the vault at path opens with key's key file (see
+// SharedKeyFile), when the key came from one. Failing to note it (a
+// read-only config directory) fails nothing.
+func noteKeyUser(key MasterKey, path string) {
+	if key.File() != "" {
+		_ = RecordKeyUser(key.File(), path)
+	}
 }
 
 // openBolt opens the bbolt file with the lock the options ask for and maps
@@ -256,8 +267,12 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 		if err != nil {
 			return nil, boltOpenError(path, opts, timeout, err)
 		}
-		if attempt < maxReplacedRetries && replaced(path, file) {
+		if replaced(path, file) {
+			// A file no path leads to: writes to it would be lost.
 			db.Close()
+			if attempt == maxReplacedRetries {
+				return nil, fmt.Errorf("vault %s: the file was replaced %d times while waiting for its lock: %w", path, attempt+1, ErrLocked)
+			}
 			continue
 		}
 		return db, nil

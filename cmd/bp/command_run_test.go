@@ -195,7 +195,7 @@ blocks:
 	}{
 		{nil, nil, "false"},
 		{nil, []string{"--python-preload", "decimal,json"}, "true"},
-		{[]string{"BP_PYTHON_PRELOAD=decimal"}, nil, "true"},
+		{[]string{"BP_PYTHON_PRELOAD=json, decimal,"}, nil, "true"},
 	} {
 		r := env.with(c.env...).run("", append([]string{"run", path}, c.args...)...)
 		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {

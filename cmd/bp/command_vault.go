@@ -79,26 +79,8 @@ func (f *vaultFlags) open(readOnly, create bool) (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := vault.ResolveKey(os.Getenv)
-	if err != nil {
-		return nil, vaultExit(err)
-	}
-	defer key.Zero()
-	v, err := vault.Open(path, key, vault.Options{ReadOnly: readOnly, LockTimeout: f.lockTimeout, CreateIfMissing: create})
-	if err != nil {
-		return nil, vaultExit(err)
-	}
-	noteKeyUser(key, path)
-	return v, nil
-}
-
-// noteKeyUser notes that the vault at path opens with key's key file, so
-// that rotate-key knows which vaults share it (see vault.SharedKeyFile).
-// Failing to note it (a read-only config directory) fails nothing.
-func noteKeyUser(key vault.MasterKey, path string) {
-	if key.File() != "" {
-		_ = vault.RecordKeyUser(key.File(), path)
-	}
+	v, err := vault.OpenEnv(path, os.Getenv, vault.Options{ReadOnly: readOnly, LockTimeout: f.lockTimeout, CreateIfMissing: create})
+	return v, vaultExit(err)
 }
 
 // closeChanged compacts a vault that a command has changed, so that what

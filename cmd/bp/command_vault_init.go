@@ -65,7 +65,6 @@ safe: without it the vault cannot be opened.`,
 				return withCode(exitVault, err)
 			}
 			defer v.Close()
-			noteKeyUser(key, path)
 			fmt.Fprintf(out, "created vault %s (id %s), master key from %s\n", path, v.ID(), key.Source())
 			return nil
 		},

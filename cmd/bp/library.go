@@ -38,7 +38,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
 	cmd.Flags().StringVar(&f.pythonMode, "python-mode", "", "how code blocks start: fork (a fresh child of a warm fork server, default) or fresh (a new python -I per block); default $BP_PYTHON_MODE")
 	cmd.Flags().BoolVar(&f.pythonSite, "python-site", false, "run the site module's .pth files in code blocks' Python (for an editable install's import hook; slower forks); default $BP_PYTHON_SITE=1")
-	cmd.Flags().StringSliceVar(&f.preload, "python-preload", nil, "modules the Python fork server imports once, so that every code block has them without paying for the import (e.g. pandas,requests); default $BP_PYTHON_PRELOAD")
+	cmd.Flags().StringSliceVar(&f.preload, "python-preload", nil, "modules the Python fork server imports once, so that every code block has them without paying for the import (e.g. pandas,requests; fork mode only); default $BP_PYTHON_PRELOAD")
 	cmd.Flags().StringVar(&f.history, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
 	cmd.Flags().BoolVar(&f.noHistory, "no-history", false, "do not record the run in the history")
 	cmd.Flags().IntVar(&f.maxParallel, "max-parallel", engine.DefaultMaxParallel, "blocks that may run at once")
@@ -56,9 +56,15 @@ func (f *runFlags) blockOptions() blocks.Options {
 		mode = os.Getenv("BP_PYTHON_MODE")
 	}
 	site := f.pythonSite || os.Getenv("BP_PYTHON_SITE") == "1"
-	preload := f.preload
-	if len(preload) == 0 && os.Getenv("BP_PYTHON_PRELOAD") != "" {
-		preload = strings.Split(os.Getenv("BP_PYTHON_PRELOAD"), ",")
+	list := f.preload
+	if len(list) == 0 && os.Getenv("BP_PYTHON_PRELOAD") != "" {
+		list = strings.Split(os.Getenv("BP_PYTHON_PRELOAD"), ",")
+	}
+	var preload []string // "pandas, numpy," is two modules
+	for _, m := range list {
+		if m = strings.TrimSpace(m); m != "" {
+			preload = append(preload, m)
+		}
 	}
 	return blocks.Options{Python: python, PythonFresh: mode == "fresh", PythonSite: site, PythonPreload: preload}
 }

@@ -113,6 +113,10 @@ class _ConfiguringLoader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
+        for finder in sys.meta_path:
+            if type(finder) is _LoggingHook:
+                sys.meta_path.remove(finder)
+                break
         _configure_bp_logger(module)
 
 
@@ -122,10 +126,13 @@ class _LoggingHook:
     import logging: 0.5 MB more in every block's image."""
 
     def find_spec(self, name, path=None, target=None):
+        # It stays until logging has run (exec_module): a mere find_spec
+        # (importlib.util.find_spec) loads nothing.
         if name != "logging":
             return None
-        sys.meta_path.remove(self)
         for finder in sys.meta_path:
+            if finder is self:
+                continue
             find = getattr(finder, "find_spec", None)
             spec = find(name, path, target) if find is not None else None
             if spec is not None:
@@ -543,12 +550,6 @@ def _serve(sfd, preload):
             msg = "F preloading %s: %s: %s" % (name, type(e).__name__, e)
             sock.send(msg.encode("utf-8", "replace")[:4000])
             _exit(3)
-    try:
-        maxfd = os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):
-        maxfd = 65536
-    if maxfd <= 0 or maxfd > 1 << 20:
-        maxfd = 1 << 20
     rfd, wfd = os.pipe()
     os.set_blocking(rfd, False)
     os.set_blocking(wfd, False)
@@ -615,11 +616,15 @@ def _serve(sfd, preload):
                 _signal.set_wakeup_fd(-1)
                 _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
                 sock.detach()
-                a.detach()
-                # Keep only our socket (as fd 3): in particular drop the
-                # server's socket, so Go sees EOF when the server dies.
-                os.dup2(b.detach(), 3, inheritable=False)
-                os.closerange(4, maxfd)
+                a_fd, b_fd = a.detach(), b.detach()
+                # Our socket becomes fd 3, in place of the server's (so Go
+                # sees EOF when the server dies), and what the server opened
+                # for itself goes. What a preloaded module opened stays
+                # open, as in any forked worker: closing it would hand its
+                # number to the block's next open().
+                os.dup2(b_fd, 3, inheritable=False)
+                for fd in (a_fd, b_fd, rfd, wfd):
+                    os.close(fd)
                 _warmup()
                 b2 = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, 3)
                 msg, anc, _, _ = b2.recvmsg(16, cmsg_space)
@@ -631,7 +636,7 @@ def _serve(sfd, preload):
                 os.dup2(fds[1], 1)
                 os.dup2(fds[2], 2)
                 os.dup2(fds[3], 3, inheritable=False)
-                for f in fds:  # the only descriptors above 3 (see above)
+                for f in fds:
                     os.close(f)
                 sys.argv[:] = [""]
                 _child(3)

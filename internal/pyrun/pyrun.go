@@ -437,7 +437,11 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 	}
 	r.mu.Unlock()
 
-	t := time.NewTimer(serverStartTimeout)
+	startTimeout := serverStartTimeout
+	if len(r.preload) > 0 {
+		startTimeout = preloadStartTimeout
+	}
+	t := time.NewTimer(startTimeout)
 	defer t.Stop()
 	select {
 	case <-srv.ready:
@@ -464,11 +468,18 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 		r.mu.Unlock()
 		return nil, err
 	case <-t.C:
-		err := errors.New("pyrun: fork server did not start in time")
+		err := fmt.Errorf("pyrun: fork server did not start within %v", startTimeout)
 		r.mu.Lock()
 		if r.srv == srv {
 			r.srv = nil
-			r.failed(err)
+			if len(r.preload) > 0 {
+				// The preloads, most likely: the user's to fix, not a
+				// reason to run every block without them.
+				err = fmt.Errorf("pyrun: preloading %s took longer than %v: %w", strings.Join(r.preload, ","), startTimeout, ErrPreload)
+				r.forkErr = err
+			} else {
+				r.failed(err)
+			}
 		}
 		r.mu.Unlock()
 		srv.close()
@@ -488,7 +499,10 @@ func (r *Runner) failed(err error) {
 
 const (
 	serverStartTimeout = 30 * time.Second
-	maxStartFailures   = 3
+	// preloadStartTimeout bounds a start that imports Options.Preload
+	// (a cold import of a large library takes tens of seconds).
+	preloadStartTimeout = 5 * time.Minute
+	maxStartFailures    = 3
 )
 
 // interpreter is what resolve learns of a Python command, once.

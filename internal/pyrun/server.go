@@ -154,7 +154,8 @@ func (s *server) readLoop() {
 		break
 	}
 	// The server exits on EOF; make sure, then reap it.
-	t := time.AfterFunc(2*time.Second, func() { _ = s.cmd.Process.Kill() })
+	// Its process group: what a preloaded module started goes too.
+	t := time.AfterFunc(2*time.Second, func() { killGroup(s.cmd.Process.Pid) })
 	_ = s.cmd.Wait()
 	t.Stop()
 	close(s.exited)

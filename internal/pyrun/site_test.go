@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,5 +239,51 @@ set_output(["decimal" in sys.modules, "xml.dom.minidom" in sys.modules])`})
 	}
 	if _, err := New(Options{Preload: []string{"not-a-module"}}); err == nil {
 		t.Fatal("a bad module name was accepted")
+	}
+}
+
+// Looking for logging without importing it leaves the bp logger to be set
+// up by the import that follows.
+func TestBPLoggerAfterFindSpec(t *testing.T) {
+	bothModes(t, func(t *testing.T, r *Runner) {
+		_, rec := mustRun(t, r, &Request{Code: `
+import importlib.util
+assert importlib.util.find_spec("logging") is not None
+import logging
+logging.getLogger("bp").info("after find_spec")`})
+		if out := rec.text(); !strings.Contains(out, "INFO: after find_spec\n") {
+			t.Fatalf("output %q", out)
+		}
+	})
+}
+
+// A file a preloaded module opened stays its own: the block's files get
+// other descriptors.
+func TestPreloadedModuleKeepsItsFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "fdmod.py"), []byte("import os\nf = open(os.path.join(os.path.dirname(__file__), 'mod.log'), 'a', buffering=1)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A virtualenv whose .pth puts fdmod on the path.
+	env := virtualenv(t)
+	if err := os.WriteFile(filepath.Join(env.site, "fdmod.pth"), []byte(dir+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Options{Python: env.python, Preload: []string{"fdmod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	block := filepath.Join(dir, "block.txt")
+	mustRun(t, r, &Request{Code: fmt.Sprintf(`
+import fdmod
+with open(%q, "w") as b:
+    fdmod.f.write("module line\n")
+    fdmod.f.flush()
+    b.write("block line\n")`, block)})
+	got, _ := os.ReadFile(block)
+	log, _ := os.ReadFile(filepath.Join(dir, "mod.log"))
+	if string(got) != "block line\n" || string(log) != "module line\n" {
+		t.Fatalf("block.txt %q, mod.log %q", got, log)
 	}
 }
