@@ -52,10 +52,17 @@ func KeyUsers(keyFile string) ([]string, error) {
 	return paths, sc.Err()
 }
 
-// RecordKeyUser notes that the vault at vaultPath opens with keyFile. It
-// appends one line (O_APPEND: two commands recording at once both land).
+// RecordKeyUser notes that the vault at vaultPath opens with keyFile.
 func RecordKeyUser(keyFile, vaultPath string) error {
 	vaultPath = canonical(vaultPath)
+	if users, err := KeyUsers(keyFile); err == nil && slices.Contains(users, vaultPath) {
+		return nil // the common case, without the lock
+	}
+	unlock, err := lockKeyUsers(keyFile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	users, err := KeyUsers(keyFile)
 	if err != nil {
 		return err
@@ -77,6 +84,11 @@ func RecordKeyUser(keyFile, vaultPath string) error {
 // ForgetKeyUser removes vaultPath from keyFile's list.
 func ForgetKeyUser(keyFile, vaultPath string) error {
 	vaultPath = canonical(vaultPath)
+	unlock, err := lockKeyUsers(keyFile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	users, err := KeyUsers(keyFile)
 	if err != nil || !slices.Contains(users, vaultPath) {
 		return err

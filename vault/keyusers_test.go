@@ -3,10 +3,13 @@ package vault
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 )
 
@@ -119,5 +122,37 @@ func TestRotateToANewKeyFile(t *testing.T) {
 	reopen(t, b, key, Options{ReadOnly: true}).Close()
 	if k, _ := ReadKeyFile(own); !bytes.Equal(k.Encode(), ownKey.Encode()) {
 		t.Fatal("the existing key file was overwritten")
+	}
+}
+
+// Vaults noted while others are forgotten all stay noted.
+func TestKeyUsersConcurrent(t *testing.T) {
+	dir := tempDir(t)
+	keyFile := filepath.Join(dir, "vault.key")
+	path := func(kind string, i int) string { return filepath.Join(dir, fmt.Sprintf("%s-%02d.db", kind, i)) }
+	const n = 16
+	for i := range n {
+		if err := RecordKeyUser(keyFile, path("old", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = RecordKeyUser(keyFile, path("new", i)) }()
+		go func() { defer wg.Done(); _ = ForgetKeyUser(keyFile, path("old", i)) }()
+	}
+	wg.Wait()
+	users, err := KeyUsers(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n {
+		want = append(want, canonical(path("new", i)))
+	}
+	slices.Sort(users)
+	if !reflect.DeepEqual(users, want) {
+		t.Fatalf("users\n%q\nwant\n%q", users, want)
 	}
 }
