@@ -184,10 +184,11 @@ func (c *Call) String(name string) (string, error) {
 	return textOf(v), nil
 }
 
-// JSON evaluates a field and, when the result is text, parses it as JSON.
-// An unset or empty field is nil.
+// JSON evaluates a field as JSON text (whatever the field's kind: values
+// are inserted JSON-escaped, as in a FieldJSON field) and, when the result
+// is text, parses it. An unset or empty field is nil.
 func (c *Call) JSON(name string) (any, error) {
-	v, err := c.Field(name)
+	v, err := c.JSONText(name)
 	if err != nil {
 		return nil, err
 	}

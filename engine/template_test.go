@@ -329,3 +329,23 @@ func TestWriterQuotedKeys(t *testing.T) {
 		t.Fatalf("got %#v (%v)", res.Return, res.Err)
 	}
 }
+
+// A JSON-typed value inserts text JSON-escaped (SPEC 4): quotes and
+// backslashes in the payload stay data, and cannot add keys.
+func TestJSONValueTypeEscapesInsertions(t *testing.T) {
+	e := newEnv(t)
+	p := e.compile(t, bp("json-state",
+		blk("t", "apitrigger", nil, "trigger>s"),
+		blk("s", "setstate", f{"element": "doc", "value": `{"q": "@{payload.q}", "n": @{payload.n}}`, "valueType": "JSON"}, "success>r"),
+		blk("r", "returnvalue", f{"value": "@{doc}"}),
+	))
+	q := `a"b\c", "injected": "x`
+	res, _ := e.run(t, p, engine.RunOptions{Payload: map[string]any{"q": q, "n": 2.0}})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	want := map[string]any{"q": q, "n": 2.0}
+	if !reflect.DeepEqual(res.Return, want) {
+		t.Fatalf("state %#v, want %#v", res.Return, want)
+	}
+}
