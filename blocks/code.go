@@ -29,7 +29,7 @@ var codeSpec = &engine.TypeSpec{
 	Name: "code", Doc: "Runs Python code in a fresh, isolated process.",
 	Fields: []engine.FieldSpec{
 		{Name: "code", Kind: engine.FieldText, Required: true},
-		{Name: "timeout", Kind: engine.FieldText, Doc: "default 60s"},
+		{Name: "timeout", Kind: engine.FieldText, Doc: "default 60s", Check: engine.CheckDuration},
 	},
 	Outcomes:       []string{"success", "error"},
 	DefaultTimeout: 60 * time.Second,

@@ -18,7 +18,7 @@ var forEachSpec = &engine.TypeSpec{
 	Fields: []engine.FieldSpec{
 		{Name: "items", Kind: engine.FieldJSON, Required: true, Doc: "a list or an object"},
 		{Name: "prefix", Kind: engine.FieldRaw, Doc: "names @{<prefix>_item} for nested loops"},
-		{Name: "parallel", Kind: engine.FieldText, Doc: "iterations at once (default 1)"},
+		{Name: "parallel", Kind: engine.FieldText, Doc: "iterations at once (default 1)", Check: engine.CheckInt},
 	},
 	Outcomes: []string{"loop", "success", "error"},
 	Loop:     "loop",

@@ -13,18 +13,47 @@ import (
 	"github.com/bprun/bp/engine"
 )
 
+// parseMethod is an HTTP method in upper case; GET when empty.
+func parseMethod(method string) (string, error) {
+	method = strings.ToUpper(strings.TrimSpace(method))
+	if method == "" {
+		return http.MethodGet, nil
+	}
+	if !validMethod(method) {
+		return "", fmt.Errorf("%q is not an HTTP method", method)
+	}
+	return method, nil
+}
+
+// parseBodyType reports whether bodyType is JSON (else text).
+func parseBodyType(bodyType string) (isJSON bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(bodyType)) {
+	case "", "text":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("%q is neither text nor JSON", bodyType)
+}
+
+// Checks of constant field values at load (engine.FieldSpec.Check), with
+// the words a run would use.
+func checkMethod(v any) error   { _, err := parseMethod(fmt.Sprint(v)); return err }
+func checkBodyType(v any) error { _, err := parseBodyType(fmt.Sprint(v)); return err }
+func checkSize(v any) error     { _, err := parseSize(v); return err }
+func checkRedirects(v any) error {
+	_, err := parseRedirects(v)
+	return err
+}
+
 // readHTTPRequest evaluates the fields that make the request.
 func readHTTPRequest(c *engine.Call) (*httpRequest, error) {
 	method, err := c.String("method")
 	if err != nil {
 		return nil, err
 	}
-	method = strings.ToUpper(strings.TrimSpace(method))
-	if method == "" {
-		method = http.MethodGet
-	}
-	if !validMethod(method) {
-		return nil, &engine.FieldError{Field: "method", Err: errors.New("not an HTTP method")}
+	if method, err = parseMethod(method); err != nil {
+		return nil, &engine.FieldError{Field: "method", Err: err}
 	}
 	rawURL, err := c.String("url")
 	if err != nil {
@@ -128,13 +157,9 @@ func readBody(c *engine.Call, req *httpRequest) error {
 	if err != nil {
 		return err
 	}
-	isJSON := false
-	switch strings.ToLower(strings.TrimSpace(bodyType)) {
-	case "", "text":
-	case "json":
-		isJSON = true
-	default:
-		return &engine.FieldError{Field: "bodyType", Err: fmt.Errorf("%q is neither text nor JSON", bodyType)}
+	isJSON, err := parseBodyType(bodyType)
+	if err != nil {
+		return &engine.FieldError{Field: "bodyType", Err: err}
 	}
 	// JSON text gets its inserted values JSON-escaped, so a value with
 	// quotes in it keeps the body valid.
@@ -300,7 +325,16 @@ func readRedirects(c *engine.Call) (int, error) {
 	if err != nil || v == nil || v == "" {
 		return DefaultMaxRedirects, err
 	}
-	bad := &engine.FieldError{Field: "followRedirects", Err: fmt.Errorf("%v is not true, false or a number of redirects", v)}
+	n, err := parseRedirects(v)
+	if err != nil {
+		return 0, &engine.FieldError{Field: "followRedirects", Err: err}
+	}
+	return n, nil
+}
+
+// parseRedirects is true (DefaultMaxRedirects), false (0) or a number.
+func parseRedirects(v any) (int, error) {
+	bad := fmt.Errorf("%v is not true, false or a number of redirects", v)
 	if s, ok := v.(string); ok {
 		s = strings.TrimSpace(s)
 		if b, err := strconv.ParseBool(s); err == nil {

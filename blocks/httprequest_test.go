@@ -145,21 +145,23 @@ func TestHTTPUnroutedErrorFailsRun(t *testing.T) {
 func TestHTTPBadFieldsAreErrors(t *testing.T) {
 	env := newHTTPEnv(t, blocks.HTTPOptions{})
 	for name, fields := range map[string]hf{
-		"relative url":      {"url": "/just/a/path"},
-		"ftp url":           {"url": "ftp://example.com/x"},
-		"bad method":        {"url": "http://127.0.0.1:1/", "method": "GE T"},
+		"relative url": {"url": "/just/a/path"},
+		"ftp url":      {"url": "ftp://example.com/x"},
+		// Templated: a constant bad method, bodyType or size is refused
+		// at load (see the validate tests).
+		"bad method":        {"url": "http://127.0.0.1:1/", "method": "@{payload.method}"},
 		"bad json body":     {"url": "http://127.0.0.1:1/", "method": "POST", "bodyType": "JSON", "body": "{not json"},
-		"bad bodyType":      {"url": "http://127.0.0.1:1/", "bodyType": "xml"},
+		"bad bodyType":      {"url": "http://127.0.0.1:1/", "bodyType": "@{payload.bodyType}"},
 		"bad headers":       {"url": "http://127.0.0.1:1/", "headers": `["a"]`},
 		"bad header name":   {"url": "http://127.0.0.1:1/", "headers": hf{"X Y": "1"}},
 		"header line break": {"url": "http://127.0.0.1:1/", "headers": hf{"X-Y": "a\r\nEvil: 1"}},
 		"bad retry":         {"url": "http://127.0.0.1:1/", "retry": hf{"tries": 3}},
-		"bad size":          {"url": "http://127.0.0.1:1/", "maxResponseBytes": "lots"},
+		"bad size":          {"url": "http://127.0.0.1:1/", "maxResponseBytes": "@{payload.size}"},
 		"missing path":      {"url": "http://127.0.0.1:1/@{payload.nope}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			bp := httpBP(fields, []string{"success>ret"}, httpRet("no"))
-			res, log := env.run(t, bp, engine.RunOptions{Payload: hf{"x": 1}})
+			res, log := env.run(t, bp, engine.RunOptions{Payload: hf{"x": 1, "method": "GE T", "bodyType": "xml", "size": "lots"}})
 			if res.Status != engine.StatusFailed {
 				t.Fatalf("run %s, want failed", res.Status)
 			}

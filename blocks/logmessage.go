@@ -13,7 +13,7 @@ type LogMessage struct{}
 var logMessageSpec = &engine.TypeSpec{
 	Name: "logmessage", Doc: "Writes a message to the run log.",
 	Fields: []engine.FieldSpec{
-		{Name: "type", Kind: engine.FieldRaw, Doc: "info (default) or error"},
+		{Name: "type", Kind: engine.FieldRaw, Doc: "info (default) or error", Check: checkLogType},
 		{Name: "message", Kind: engine.FieldText, Required: true},
 	},
 	Outcomes: []string{"success", "error"},
@@ -27,13 +27,22 @@ func (LogMessage) Run(ctx context.Context, c *engine.Call) engine.Result {
 		return engine.Failure(err)
 	}
 	level, _ := c.Raw("type").(string)
-	switch level {
-	case "", "info":
-		c.Output("log", msg)
-	case "error":
+	if err := checkLogType(level); err != nil {
+		return engine.Failure(fmt.Errorf("field type: %w", err))
+	}
+	if level == "error" {
 		c.Output("log:error", msg)
-	default:
-		return engine.Failure(fmt.Errorf("field type: %q is neither info nor error", level))
+	} else {
+		c.Output("log", msg)
 	}
 	return engine.Success(msg)
+}
+
+// checkLogType accepts the log message types: info (or none) and error.
+func checkLogType(v any) error {
+	switch v {
+	case nil, "", "info", "error":
+		return nil
+	}
+	return fmt.Errorf("%q is neither info nor error", fmt.Sprint(v))
 }

@@ -2,6 +2,8 @@ package blocks
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/bprun/bp/engine"
 )
@@ -19,7 +21,7 @@ var setStateSpec = &engine.TypeSpec{
 var stateFields = []engine.FieldSpec{
 	{Name: "element", Kind: engine.FieldText, Required: true, Doc: "dotted state path"},
 	{Name: "value", Kind: engine.FieldText},
-	{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON"},
+	{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON", Check: checkValueType},
 }
 
 func (SetState) Spec() *engine.TypeSpec { return setStateSpec }
@@ -42,8 +44,11 @@ func (SetState) Run(ctx context.Context, c *engine.Call) engine.Result {
 // valueField reads the value field, parsing it as JSON when valueType
 // says so.
 func valueField(c *engine.Call) (any, error) {
-	typ, _ := c.Raw("valueType").(string)
-	if typ == "JSON" || typ == "json" {
+	isJSON, err := parseValueType(c.Raw("valueType"))
+	if err != nil {
+		return nil, &engine.FieldError{Field: "valueType", Err: err}
+	}
+	if isJSON {
 		return c.JSON("value")
 	}
 	v, err := c.Field("value")
@@ -52,3 +57,21 @@ func valueField(c *engine.Call) (any, error) {
 	}
 	return v, err
 }
+
+// parseValueType reports whether valueType is JSON (else text).
+func parseValueType(v any) (isJSON bool, err error) {
+	if v == nil {
+		return false, nil
+	}
+	if s, ok := v.(string); ok {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "", "text":
+			return false, nil
+		case "json":
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("%v is neither text nor JSON", v)
+}
+
+func checkValueType(v any) error { _, err := parseValueType(v); return err }

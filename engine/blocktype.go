@@ -60,6 +60,11 @@ type FieldSpec struct {
 	Kind     FieldKind
 	Required bool
 	Doc      string
+	// Check, when set, checks a value written without templates (a
+	// constant: a number, or text without @{), at load: validation then
+	// reports what every run would fail on. It should say what the run
+	// says (CheckDuration, CheckInt, CheckBool do).
+	Check func(value any) error
 }
 
 // TypeSpec describes a block type for validation and documentation.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -206,73 +205,43 @@ func (c *Call) JSON(name string) (any, error) {
 	return out, nil
 }
 
-// Duration evaluates a field as a duration: "1.5s", "200ms", or a number
-// of seconds.
+// Duration evaluates a field as a duration (see ParseDuration).
 func (c *Call) Duration(name string, def time.Duration) (time.Duration, error) {
 	v, err := c.Field(name)
 	if err != nil || v == nil || v == "" {
 		return def, err
 	}
-	switch t := v.(type) {
-	case string:
-		if d, err := time.ParseDuration(strings.TrimSpace(t)); err == nil {
-			return d, nil
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(t), 64); err == nil {
-			return time.Duration(f * float64(time.Second)), nil
-		}
-	case float64:
-		return time.Duration(t * float64(time.Second)), nil
-	case int:
-		return time.Duration(t) * time.Second, nil
-	case int64:
-		return time.Duration(t) * time.Second, nil
-	case uint64:
-		return time.Duration(t) * time.Second, nil
+	d, err := ParseDuration(v)
+	if err != nil {
+		return 0, &FieldError{Field: name, Err: err}
 	}
-	return 0, &FieldError{Field: name, Err: fmt.Errorf("%v is not a duration (write 10s, 500ms or a number of seconds)", v)}
+	return d, nil
 }
 
-// Int evaluates a field as an integer.
+// Int evaluates a field as an integer (see ParseInt).
 func (c *Call) Int(name string, def int) (int, error) {
 	v, err := c.Field(name)
 	if err != nil || v == nil || v == "" {
 		return def, err
 	}
-	switch t := v.(type) {
-	case string:
-		if n, err := strconv.Atoi(strings.TrimSpace(t)); err == nil {
-			return n, nil
-		}
-	case float64:
-		if t == float64(int(t)) {
-			return int(t), nil
-		}
-	case int:
-		return t, nil
-	case int64:
-		return int(t), nil
-	case uint64:
-		return int(t), nil
+	n, err := ParseInt(v)
+	if err != nil {
+		return 0, &FieldError{Field: name, Err: err}
 	}
-	return 0, &FieldError{Field: name, Err: fmt.Errorf("%v is not an integer", v)}
+	return n, nil
 }
 
-// Bool evaluates a field as a boolean.
+// Bool evaluates a field as a boolean (see ParseBool).
 func (c *Call) Bool(name string, def bool) (bool, error) {
 	v, err := c.Field(name)
 	if err != nil || v == nil || v == "" {
 		return def, err
 	}
-	switch t := v.(type) {
-	case bool:
-		return t, nil
-	case string:
-		if b, err := strconv.ParseBool(strings.TrimSpace(t)); err == nil {
-			return b, nil
-		}
+	b, err := ParseBool(v)
+	if err != nil {
+		return false, &FieldError{Field: name, Err: err}
 	}
-	return false, &FieldError{Field: name, Err: fmt.Errorf("%v is not true or false", v)}
+	return b, nil
 }
 
 // Payload is the run's payload.

@@ -205,6 +205,11 @@ func compileFields(n *node, bp *Blueprint, opts compileOptions) []*Problem {
 			problems = append(problems, &Problem{Pos: pos, Block: spec.ID, Field: name, Message: msg})
 			continue
 		}
+		if v := spec.Fields[name]; fs.Check != nil && isConstant(v, fs.Kind) {
+			if err := fs.Check(v); err != nil {
+				problems = append(problems, &Problem{Pos: fieldPos(name), Block: spec.ID, Field: name, Message: err.Error()})
+			}
+		}
 		n.fields[name] = fv
 	}
 	for _, fs := range n.ts.Fields {
@@ -228,6 +233,18 @@ func fieldNames(ts *TypeSpec) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// isConstant reports whether a field's value is the same in every run: a
+// scalar, or text without a template (a raw field's text is never one).
+func isConstant(v any, kind FieldKind) bool {
+	switch t := v.(type) {
+	case nil, map[string]any, []any:
+		return false
+	case string:
+		return t != "" && (kind == FieldRaw || !strings.Contains(t, "@{"))
+	}
+	return true
 }
 
 // compileValue compiles a field's value. Strings are templates; maps and

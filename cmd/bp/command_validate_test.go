@@ -48,3 +48,46 @@ func TestValidateNamesUnsupportedWriterBlocks(t *testing.T) {
 		t.Errorf("%v", r)
 	}
 }
+
+// A constant that every run would refuse is reported at load, in the words
+// the run would use; a templated value is left to the run.
+func TestValidateChecksConstantFields(t *testing.T) {
+	env := newBPEnv(t)
+	path := env.write("consts.bp.yaml", `key: consts
+blocks:
+  start: {type: apitrigger, outs: {trigger: [log, call, py, st, loop, ok]}}
+  log: {type: logmessage, fields: {type: warn, message: hi}}
+  call:
+    type: httprequest
+    fields: {url: "http://127.0.0.1:1/", method: "GE T", bodyType: XML, timeout: banana, maxResponseBytes: lots, insecureSkipVerify: maybe, followRedirects: often}
+  py: {type: code, fields: {code: "pass", timeout: banana}}
+  st: {type: setstate, fields: {element: x, value: "1", valueType: XML}}
+  loop: {type: foreach, fields: {items: "[1]", parallel: two}}
+  ok:
+    type: httprequest
+    fields: {url: "http://127.0.0.1:1/", timeout: "@{payload.t}", method: post, bodyType: json, followRedirects: 3}
+`)
+	r := env.run("", "validate", path)
+	if r.code != 2 {
+		t.Fatalf("want exit 2: %v", r)
+	}
+	for _, want := range []string{
+		`log: type: "warn" is neither info nor error`,
+		`call: method: "GE T" is not an HTTP method`,
+		`call: bodyType: "XML" is neither text nor JSON`,
+		`call: timeout: banana is not a duration`,
+		`call: maxResponseBytes: lots is not a size`,
+		`call: insecureSkipVerify: maybe is not true or false`,
+		`call: followRedirects: often is not true, false or a number`,
+		`py: timeout: banana is not a duration`,
+		`st: valueType: XML is neither text nor JSON`,
+		`loop: parallel: two is not an integer`,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "ok:") {
+		t.Errorf("a valid or templated value was reported:\n%s", r.stdout)
+	}
+}
