@@ -209,3 +209,17 @@ blocks:
 		t.Errorf("missing module: %v", r)
 	}
 }
+
+// A run that completes without a returnvalue prints null: stdout is always
+// JSON for a run that did not fail.
+func TestRunWithoutReturnValuePrintsNull(t *testing.T) {
+	env := newBPEnv(t)
+	path := env.write("noret.bp.yaml", `
+blocks:
+  start: {type: apitrigger, outs: {trigger: log}}
+  log: {type: logmessage, fields: {message: hello}}
+`)
+	if r := env.run("", "run", path); r.code != 0 || strings.TrimSpace(r.stdout) != "null" {
+		t.Fatalf("%v", r)
+	}
+}

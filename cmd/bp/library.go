@@ -211,7 +211,9 @@ func runAndReport(ctx context.Context, cmd *cobra.Command, r *runner.Runner, req
 	if res.HistoryErr != nil {
 		fmt.Fprintln(stderr, "bp: warning:", res.HistoryErr)
 	}
-	if res.HasReturn {
+	// The return value as JSON on stdout (SPEC 9): null for a run that
+	// completed without one, so that `bp run ... | jq` always has input.
+	if res.HasReturn || res.Status == engine.StatusCompleted {
 		out := s.NewWriter(cmd.OutOrStdout())
 		err := writeJSON(out, res.Return)
 		out.Close()
