@@ -496,7 +496,7 @@ func (c *Call) Loop(ctx context.Context, prefix string, items []LoopItem, parall
 // this run (sharing its state and vault), and returns its return value.
 func (c *Call) RunBlueprint(ctx context.Context, key string, payload any) (any, error) {
 	if c.r.depth+1 > MaxDepth {
-		return nil, fmt.Errorf("blueprint %s: runblueprint nested deeper than %d", key, MaxDepth)
+		return nil, &DepthError{Key: key}
 	}
 	lib := c.r.sh.opts.Library
 	if lib == nil {
@@ -526,7 +526,19 @@ func (c *Call) RunBlueprint(ctx context.Context, key string, payload any) (any, 
 	case StatusCompleted:
 		return nil, nil
 	}
+	// Said once, not once per level of the chain.
+	if de := (*DepthError)(nil); errors.As(sub.err, &de) {
+		return nil, de
+	}
 	return nil, fmt.Errorf("blueprint %s %s: %w", key, sub.status, sub.err)
+}
+
+// DepthError is a runblueprint chain deeper than MaxDepth (a blueprint
+// that calls itself without end, most likely).
+type DepthError struct{ Key string }
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("blueprint %s: runblueprint nested deeper than %d", e.Key, MaxDepth)
 }
 
 // DecodeJSON decodes JSON into plain values (map[string]any, []any,

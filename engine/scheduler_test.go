@@ -236,6 +236,10 @@ func TestRunBlueprintDepthLimit(t *testing.T) {
 	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), "nested deeper than 32") {
 		t.Fatalf("status %s err %v; want depth error", res.Status, res.Err)
 	}
+	// Said once, not once per level.
+	if n := strings.Count(res.Err.Error(), "runblueprint"); n > 2 {
+		t.Fatalf("the error repeats itself (%d times): %v", n, res.Err)
+	}
 }
 
 func TestRunBlueprintReturnsCalleeValue(t *testing.T) {
@@ -248,6 +252,32 @@ func TestRunBlueprintReturnsCalleeValue(t *testing.T) {
 	res, _ := env.run(t, p, engine.RunOptions{})
 	if res.Return != "blue" {
 		t.Fatalf("return %#v (%s, %v), want blue", res.Return, res.Status, res.Err)
+	}
+}
+
+// A JSON payload keeps its shape whatever the inserted text holds; text
+// stays text.
+func TestRunBlueprintPayloadJSONOrText(t *testing.T) {
+	env := newEnv(t)
+	env.compile(t, bp("repeat", blk("r", "returnvalue", f{"value": "@{payload}"})))
+	q := `a"b\c`
+	for _, c := range []struct {
+		payload string
+		want    any
+	}{
+		{`{"q": "@{payload.q}"}`, map[string]any{"q": q}},
+		{`say @{payload.q}`, "say " + q},
+		{`[1, 2]`, []any{1.0, 2.0}},
+	} {
+		p := env.compile(t, bp("caller",
+			blk("t", "apitrigger", nil, "trigger>call"),
+			blk("call", "runblueprint", f{"blueprintKey": "repeat", "payload": c.payload}, "success>r"),
+			blk("r", "returnvalue", f{"value": "@{result}"}),
+		))
+		res, _ := env.run(t, p, engine.RunOptions{Payload: map[string]any{"q": q}})
+		if !reflect.DeepEqual(res.Return, c.want) {
+			t.Errorf("payload %s: %#v (%v), want %#v", c.payload, res.Return, res.Err, c.want)
+		}
 	}
 }
 
