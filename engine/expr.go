@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -18,6 +19,7 @@ import (
 // by the same rules as a plain path, into a small environment.
 type exprEval struct {
 	src     string
+	shown   string // how errors name it when src is not what the user wrote
 	program *vm.Program
 	names   []string // free identifiers, resolved through the scope
 	secrets []string // vault.NAME references, in order
@@ -366,6 +368,9 @@ func (e *exprEval) eval(s *scope) (any, error) {
 	out, err := machine.Run(e.program, env)
 	vmPool.Put(machine)
 	if err != nil {
+		if e.shown != "" {
+			return nil, fmt.Errorf("%s: %s", e.shown, firstLine(err.Error()))
+		}
 		return nil, fmt.Errorf("@{%s}: %s", e.src, firstLine(err.Error()))
 	}
 	return normalizeNumber(out), nil
@@ -436,6 +441,8 @@ func compileTemplatedExpr(src string, opts compileOptions) (*templatedExpr, erro
 	if err != nil {
 		return nil, &TemplateError{Line: 1, Column: 1, Message: err.Error()}
 	}
+	// Errors quote what the user wrote, not the variables bound in it.
+	e.shown = strconv.Quote(src)
 	t.expr = e
 	return t, nil
 }

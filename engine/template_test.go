@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -347,5 +348,20 @@ func TestJSONValueTypeEscapesInsertions(t *testing.T) {
 	want := map[string]any{"q": q, "n": 2.0}
 	if !reflect.DeepEqual(res.Return, want) {
 		t.Fatalf("state %#v, want %#v", res.Return, want)
+	}
+}
+
+// An expression with templates in it fails in the words the user wrote,
+// not with the variables it was compiled to.
+func TestTemplatedExpressionErrorQuotesTheField(t *testing.T) {
+	e := newEnv(t)
+	p := e.compile(t, bp("expr-err",
+		blk("t", "apitrigger", nil, "trigger>if"),
+		blk("if", "ifelse", f{"expression": "@{payload.name} + 1 > 2"}),
+	))
+	res, _ := e.run(t, p, engine.RunOptions{Payload: map[string]any{"name": "x"}})
+	msg := fmt.Sprint(res.Err)
+	if !strings.Contains(msg, `"@{payload.name} + 1 > 2"`) || strings.Contains(msg, "__t") {
+		t.Fatalf("error %q", msg)
 	}
 }
