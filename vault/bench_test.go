@@ -91,43 +91,36 @@ func BenchmarkOpenPassphrase(b *testing.B) {
 	}
 }
 
-// BenchmarkSet is one 'bp vault set' transaction (on tmpfs, so without the
-// cost of fsync, which depends on the disk).
+// BenchmarkSet is one bp vault set: the transaction alone (without fsync
+// on tmpfs), and with the Compact every changing vault command runs after
+// it (a fresh copy of the 50-secret vault renamed into place, so that the
+// replaced value leaves the file).
 func BenchmarkSet(b *testing.B) {
-	path, keyFile := benchVault(b)
-	key, _ := ReadKeyFile(keyFile)
-	v, err := Open(path, key, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer v.Close()
-	value := []byte("a-new-value-0123456789abcdef0123456789")
-	for b.Loop() {
-		if err := v.Set("SECRET_25", value); err != nil {
-			b.Fatal(err)
+	for _, compact := range []bool{false, true} {
+		name := "tx"
+		if compact {
+			name = "tx+compact"
 		}
-	}
-}
-
-// BenchmarkSetCompact is what bp vault set costs on top of Set: Set, then
-// Compact (a fresh copy of the 50-secret vault renamed into place), so that
-// the replaced value leaves the file. Compare with BenchmarkSet.
-func BenchmarkSetCompact(b *testing.B) {
-	path, keyFile := benchVault(b)
-	key, _ := ReadKeyFile(keyFile)
-	v, err := Open(path, key, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer v.Close()
-	value := []byte("a-new-value-0123456789abcdef0123456789")
-	for b.Loop() {
-		if err := v.Set("SECRET_25", value); err != nil {
-			b.Fatal(err)
-		}
-		if err := v.Compact(); err != nil {
-			b.Fatal(err)
-		}
+		b.Run(name, func(b *testing.B) {
+			path, keyFile := benchVault(b)
+			key, _ := ReadKeyFile(keyFile)
+			v, err := Open(path, key, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer v.Close()
+			value := []byte("a-new-value-0123456789abcdef0123456789")
+			for b.Loop() {
+				if err := v.Set("SECRET_25", value); err != nil {
+					b.Fatal(err)
+				}
+				if compact {
+					if err := v.Compact(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
 	}
 }
 

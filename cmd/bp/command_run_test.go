@@ -153,6 +153,24 @@ blocks:
 	}
 }
 
+// runCase is a bp run with extra environment and flags, and the stdout it
+// must print.
+type runCase struct {
+	env  []string
+	args []string
+	want string
+}
+
+func checkRuns(t *testing.T, env *bpEnv, path string, cases []runCase) {
+	t.Helper()
+	for _, c := range cases {
+		r := env.with(c.env...).run("", append([]string{"run", path}, c.args...)...)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
+			t.Errorf("%v %v: %v", c.env, c.args, r)
+		}
+	}
+}
+
 // Code blocks run without the site module unless --python-site (or
 // BP_PYTHON_SITE=1) asks for it.
 func TestRunPythonSite(t *testing.T) {
@@ -162,21 +180,12 @@ blocks:
   py: {type: code, fields: {code: "import sys\nset_output('site' in sys.modules)"}, outs: {success: r}}
   r: {type: returnvalue, fields: {value: "@{result}"}}
 `)
-	for _, c := range []struct {
-		env  []string
-		args []string
-		want string
-	}{
+	checkRuns(t, env, path, []runCase{
 		{nil, nil, "false"},
 		{nil, []string{"--python-site"}, "true"},
 		{[]string{"BP_PYTHON_SITE=1"}, nil, "true"},
 		{nil, []string{"--python-site", "--python-mode", "fresh"}, "true"},
-	} {
-		r := env.with(c.env...).run("", append([]string{"run", path}, c.args...)...)
-		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
-			t.Errorf("%v %v: %v", c.env, c.args, r)
-		}
-	}
+	})
 }
 
 // --python-preload (or BP_PYTHON_PRELOAD) puts modules in every code
@@ -188,20 +197,11 @@ blocks:
   py: {type: code, fields: {code: "import sys\nset_output('decimal' in sys.modules)"}, outs: {success: r}}
   r: {type: returnvalue, fields: {value: "@{result}"}}
 `)
-	for _, c := range []struct {
-		env  []string
-		args []string
-		want string
-	}{
+	checkRuns(t, env, path, []runCase{
 		{nil, nil, "false"},
 		{nil, []string{"--python-preload", "decimal,json"}, "true"},
 		{[]string{"BP_PYTHON_PRELOAD=json, decimal,"}, nil, "true"},
-	} {
-		r := env.with(c.env...).run("", append([]string{"run", path}, c.args...)...)
-		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
-			t.Errorf("%v %v: %v", c.env, c.args, r)
-		}
-	}
+	})
 	if r := env.run("", "run", path, "--python-preload", "not-a-module"); r.code != 2 || !strings.Contains(r.stderr, "not-a-module") {
 		t.Errorf("bad module name: %v", r)
 	}
