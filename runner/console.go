@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bprun/bp/engine"
 )
@@ -67,7 +68,15 @@ func (c *Console) Emit(e *engine.Event) {
 		if e.Status == engine.StatusSkipped {
 			outcome = "skipped"
 		}
-		line = fmt.Sprintf("%s %s%-16s %-14s %-16s %9s", c.paint(color, mark), where, e.Block, e.Type, outcome, duration(e))
+		// The loop position and the name share the column, so that lines
+		// inside a loop stay aligned with the others (where may be painted:
+		// its escape codes take no room).
+		width := utf8.RuneCountInString(e.Block)
+		if e.Scope != "" {
+			width += utf8.RuneCountInString("[" + e.Scope + "] ")
+		}
+		pad := strings.Repeat(" ", max(0, 16-width))
+		line = fmt.Sprintf("%s %s%s%s %-14s %-16s %9s", c.paint(color, mark), where, e.Block, pad, e.Type, outcome, duration(e))
 		if e.Message != "" && e.Status != engine.StatusSucceeded {
 			line += "  " + c.paint(color, firstLineOf(e.Message))
 		}
