@@ -3,7 +3,6 @@ package blocks
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/bprun/bp/engine"
 )
@@ -30,7 +29,7 @@ func (RunBlueprint) Run(ctx context.Context, c *engine.Call) engine.Result {
 	if key == "" {
 		return engine.Failure(errors.New("field blueprintKey is empty"))
 	}
-	payload, err := payloadField(c)
+	payload, err := c.JSONOrText("payload")
 	if err != nil {
 		return engine.Failure(err)
 	}
@@ -39,22 +38,4 @@ func (RunBlueprint) Run(ctx context.Context, c *engine.Call) engine.Result {
 		return engine.Failure(err)
 	}
 	return engine.Success(v)
-}
-
-// payloadField is the payload: JSON when the field is JSON text (values
-// inserted JSON-escaped, so that a quote in one keeps it JSON), else the
-// text as written.
-func payloadField(c *engine.Call) (any, error) {
-	v, err := c.JSONText("payload")
-	if err != nil {
-		return nil, err
-	}
-	s, ok := v.(string)
-	if !ok || strings.TrimSpace(s) == "" {
-		return v, nil
-	}
-	if parsed, err := engine.DecodeJSON([]byte(s)); err == nil {
-		return parsed, nil
-	}
-	return c.Field("payload")
 }

@@ -2,7 +2,6 @@ package blocks
 
 import (
 	"context"
-	"strings"
 
 	"github.com/bprun/bp/engine"
 )
@@ -30,23 +29,11 @@ func (t Trigger) Run(ctx context.Context, c *engine.Call) engine.Result {
 	if p := c.Payload(); !isEmpty(p) {
 		return engine.Outcome("trigger", p)
 	}
-	v, err := c.Field("defaultResult")
+	v, err := c.JSONOrText("defaultResult")
 	if err != nil {
 		return engine.Failure(err)
 	}
-	return engine.Outcome("trigger", jsonOrText(v))
-}
-
-// jsonOrText parses text that is JSON and keeps other text as it is.
-func jsonOrText(v any) any {
-	s, ok := v.(string)
-	if !ok || strings.TrimSpace(s) == "" {
-		return v
-	}
-	if parsed, err := engine.DecodeJSON([]byte(s)); err == nil {
-		return parsed
-	}
-	return s
+	return engine.Outcome("trigger", v)
 }
 
 // isEmpty is Python's falsiness for the values a payload can hold, which

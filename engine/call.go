@@ -183,26 +183,70 @@ func (c *Call) String(name string) (string, error) {
 	return textOf(v), nil
 }
 
-// JSON evaluates a field as JSON text (whatever the field's kind: values
-// are inserted JSON-escaped, as in a FieldJSON field) and, when the result
-// is text, parses it. An unset or empty field is nil.
+// JSON evaluates a field that holds JSON and parses it: first with the
+// values it inserts JSON-escaped (SPEC 4: a quote in a value stays data,
+// and cannot add keys), else as written (a value that is JSON text itself,
+// spliced in). Whatever the field's kind. An unset or empty field is nil.
 func (c *Call) JSON(name string) (any, error) {
-	v, err := c.JSONText(name)
+	f, err := c.jsonField(name)
 	if err != nil {
 		return nil, err
 	}
-	s, ok := v.(string)
-	if !ok {
-		return v, nil
+	if f.parseErr != nil {
+		return nil, &FieldError{Field: name, Err: fmt.Errorf("not valid JSON: %v", f.parseErr)}
 	}
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	out, err := DecodeJSON([]byte(s))
+	return f.value, nil
+}
+
+// JSONOrText is the field's value as JSON reads it (see JSON), else its
+// text as written: Writer's "JSON if it parses, else text".
+func (c *Call) JSONOrText(name string) (any, error) {
+	f, err := c.jsonField(name)
 	if err != nil {
-		return nil, &FieldError{Field: name, Err: fmt.Errorf("not valid JSON: %v", err)}
+		return nil, err
 	}
-	return out, nil
+	if f.parseErr != nil {
+		return f.text, nil
+	}
+	return f.value, nil
+}
+
+// parsedField is a field read as JSON: its value, or, when neither way of
+// reading it is JSON, why not and its text as written.
+type parsedField struct {
+	value    any
+	text     any
+	parseErr error
+}
+
+// jsonField evaluates name once, both ways (see JSON).
+func (c *Call) jsonField(name string) (parsedField, error) {
+	fv, ok := c.n.fields[name]
+	if !ok {
+		return parsedField{}, nil
+	}
+	s := scope{c: c, field: name}
+	esc, plain, err := fv.evalBoth(&s)
+	if err != nil {
+		return parsedField{}, &FieldError{Field: name, Err: err}
+	}
+	text, ok := esc.(string)
+	if !ok {
+		return parsedField{value: esc}, nil // a structured or typed value
+	}
+	if strings.TrimSpace(text) == "" {
+		return parsedField{}, nil
+	}
+	parsed, perr := DecodeJSON([]byte(text))
+	if perr == nil {
+		return parsedField{value: parsed}, nil
+	}
+	if p, ok := plain.(string); ok && p != text {
+		if parsed, err := DecodeJSON([]byte(p)); err == nil {
+			return parsedField{value: parsed}, nil
+		}
+	}
+	return parsedField{text: plain, parseErr: perr}, nil
 }
 
 // Duration evaluates a field as a duration (see ParseDuration).

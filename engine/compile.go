@@ -342,6 +342,15 @@ func (fv *fieldValue) eval(s *scope, jsonText bool) (any, error) {
 	return fv.lit, nil
 }
 
+// evalBoth is eval with and without jsonText, evaluating each value once.
+func (fv *fieldValue) evalBoth(s *scope) (escaped, plain any, err error) {
+	if fv.tmpl != nil {
+		return fv.tmpl.executeBoth(s)
+	}
+	v, err := fv.eval(s, false)
+	return v, v, err
+}
+
 // findCycle returns the blocks of one cycle, or nil.
 func (p *Program) findCycle() []int {
 	const (

@@ -268,16 +268,43 @@ func TestRunBlueprintPayloadJSONOrText(t *testing.T) {
 		{`{"q": "@{payload.q}"}`, map[string]any{"q": q}},
 		{`say @{payload.q}`, "say " + q},
 		{`[1, 2]`, []any{1.0, 2.0}},
+		// A value that is JSON text itself, spliced in as written.
+		{`{"data": @{payload.raw}, "n": "@{payload.name}"}`, map[string]any{"data": map[string]any{"k": "v"}, "n": "bob"}},
 	} {
 		p := env.compile(t, bp("caller",
 			blk("t", "apitrigger", nil, "trigger>call"),
 			blk("call", "runblueprint", f{"blueprintKey": "repeat", "payload": c.payload}, "success>r"),
 			blk("r", "returnvalue", f{"value": "@{result}"}),
 		))
-		res, _ := env.run(t, p, engine.RunOptions{Payload: map[string]any{"q": q}})
+		res, _ := env.run(t, p, engine.RunOptions{Payload: map[string]any{"q": q, "raw": `{"k":"v"}`, "name": "bob"}})
 		if !reflect.DeepEqual(res.Return, c.want) {
 			t.Errorf("payload %s: %#v (%v), want %#v", c.payload, res.Return, res.Err, c.want)
 		}
+	}
+}
+
+// A Writer field read both ways (JSON, else as written) is evaluated once:
+// a missing path warns once.
+func TestJSONOrTextWarnsOnce(t *testing.T) {
+	env := newEnv(t)
+	env.compile(t, bp("repeat", blk("r", "returnvalue", f{"value": "@{payload}"})))
+	caller := bp("caller",
+		blk("t", "apitrigger", nil, "trigger>call"),
+		blk("call", "runblueprint", f{"blueprintKey": "repeat", "payload": `{"a": "@{payload.nope}", "b": @{payload.x}}`}, "success>r"),
+		blk("r", "returnvalue", f{"value": "@{result}"}),
+	)
+	caller.Format = engine.FormatWriter
+	p := env.compile(t, caller)
+	res, rec := env.run(t, p, engine.RunOptions{Payload: map[string]any{"x": "not json"}})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	var msgs []string
+	for _, e := range rec.events {
+		msgs = append(msgs, e.Message)
+	}
+	if n := strings.Count(strings.Join(msgs, "\n"), "using null as Writer does"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, strings.Join(msgs, "\n"))
 	}
 }
 

@@ -220,6 +220,36 @@ func (t *Template) execute(s *scope, jsonText bool) (any, error) {
 	return b.String(), nil
 }
 
+// executeBoth is execute with and without jsonText at once: the values
+// are evaluated once (a Writer warning is given once).
+func (t *Template) executeBoth(s *scope) (escaped, plain any, err error) {
+	if len(t.parts) <= 1 {
+		v, err := t.execute(s, false)
+		return v, v, err
+	}
+	var esc, pl strings.Builder
+	for _, p := range t.parts {
+		if p.ev == nil {
+			esc.WriteString(p.lit)
+			pl.WriteString(p.lit)
+			continue
+		}
+		v, err := p.ev.eval(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		text := textOf(v)
+		pl.WriteString(text)
+		switch v.(type) {
+		case string, fmt.Stringer:
+			writeJSONEscaped(&esc, text)
+		default:
+			esc.WriteString(text)
+		}
+	}
+	return esc.String(), pl.String(), nil
+}
+
 // textOf is a value as it appears inside text: strings as they are,
 // everything else as JSON.
 func textOf(v any) string {

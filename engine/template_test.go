@@ -349,6 +349,16 @@ func TestJSONValueTypeEscapesInsertions(t *testing.T) {
 	if !reflect.DeepEqual(res.Return, want) {
 		t.Fatalf("state %#v, want %#v", res.Return, want)
 	}
+	// A value that is JSON text itself is spliced in as written.
+	p = e.compile(t, bp("json-splice",
+		blk("t", "apitrigger", nil, "trigger>s"),
+		blk("s", "setstate", f{"element": "doc", "value": `{"data": @{payload.raw}}`, "valueType": "JSON"}, "success>r"),
+		blk("r", "returnvalue", f{"value": "@{doc}"}),
+	))
+	res, _ = e.run(t, p, engine.RunOptions{Payload: map[string]any{"raw": `{"k": "v"}`}})
+	if want := map[string]any{"data": map[string]any{"k": "v"}}; !reflect.DeepEqual(res.Return, want) {
+		t.Fatalf("spliced %#v (%v), want %#v", res.Return, res.Err, want)
+	}
 }
 
 // An expression with templates in it fails in the words the user wrote,

@@ -16,8 +16,9 @@
 #   ends); the spare makes them its fds 0, 1, 2 and 3 and runs the block. When
 #   a child has exited the server kills the rest of its process group and sends
 #   "X <pid> <wait status>". It sends "R" once at start, when warm, and
-#   "E <message>" when it cannot fork, "F <message>" (and exits) when a module
-#   to preload (argv[3], comma-separated) fails to import. It never sees a
+#   "E <message>" when it cannot fork. When a module to preload (argv[3],
+#   comma-separated) fails to import it says why on stderr and exits with
+#   status 86. It never sees a
 #   request (those travel on the child's own stdin pipe) and never runs user
 #   code, beyond the imports of the modules it was asked to preload.
 # MODE "child": run one block in this process (fresh mode): same fds 0-3.
@@ -44,6 +45,7 @@ import sys
 _HARNESS_FILE = sys._getframe().f_code.co_filename
 _CODE_FILE = "<code>"
 _CHUNK = 1 << 16
+_EXIT_PRELOAD = 86  # the server's exit status when a preload fails (Go knows it)
 
 _dumps = json.dumps
 _loads = json.loads
@@ -547,9 +549,11 @@ def _serve(sfd, preload):
         try:
             __import__(name)
         except BaseException as e:
-            msg = "F preloading %s: %s: %s" % (name, type(e).__name__, e)
-            sock.send(msg.encode("utf-8", "replace")[:4000])
-            _exit(3)
+            # On stderr, not the socket: a message sent just before exiting
+            # with Go's "N" unread is lost (the close resets the socket).
+            msg = "preloading %s: %s: %s\n" % (name, type(e).__name__, e)
+            _write(2, msg.encode("utf-8", "replace")[:4000])
+            _exit(_EXIT_PRELOAD)
     rfd, wfd = os.pipe()
     os.set_blocking(rfd, False)
     os.set_blocking(wfd, False)

@@ -451,10 +451,10 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 		return srv, nil
 	case <-srv.dead:
 		<-srv.exited // its stderr is all read then
-		if msg := srv.fatalMessage(); msg != "" {
+		if len(r.preload) > 0 && srv.preloadFailed() {
 			// Not the machine: the user's module. Every block says so;
 			// running them fresh would only hide it.
-			err := fmt.Errorf("pyrun: %s: %w", msg, ErrPreload)
+			err := fmt.Errorf("pyrun%s: %w", srv.stderrTail(), ErrPreload)
 			r.mu.Lock()
 			r.forkErr = err
 			r.mu.Unlock()

@@ -43,7 +43,6 @@ type server struct {
 	spares    chan spareProc
 
 	mu       sync.Mutex
-	fatal    string // the "F" message: a preload failed
 	gone     bool
 	children map[int]*child // running blocks by pid
 }
@@ -102,11 +101,14 @@ func (s *server) isDead() bool {
 	}
 }
 
-// fatalMessage is why the server gave up at start ("preloading x: ..."), or "".
-func (s *server) fatalMessage() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fatal
+// exitPreload is the server's exit status when a module to preload does
+// not import (harness.py's _EXIT_PRELOAD); its stderr says why.
+const exitPreload = 86
+
+// preloadFailed reports whether the server exited because a preload failed
+// (call it once exited is closed).
+func (s *server) preloadFailed() bool {
+	return s.cmd.ProcessState != nil && s.cmd.ProcessState.ExitCode() == exitPreload
 }
 
 func (s *server) stderrTail() string {
@@ -210,10 +212,6 @@ func (s *server) handle(msg string, fds []int) {
 			delete(s.children, pid)
 			c.update(func(c *child) { c.exited, c.status = true, unix.WaitStatus(st) })
 		}
-		s.mu.Unlock()
-	case "F":
-		s.mu.Lock()
-		s.fatal = strings.TrimPrefix(msg, "F ")
 		s.mu.Unlock()
 	case "E":
 		// The server could not fork: whoever waits for a spare runs fresh.
