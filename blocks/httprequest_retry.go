@@ -107,14 +107,14 @@ func readRetry(c *engine.Call) (retryPolicy, error) {
 		x := m[k]
 		switch k {
 		case "attempts":
-			n, ok := toInt(x)
-			if !ok || n < 1 || n > 100 {
+			n, err := engine.ParseInt(x)
+			if err != nil || n < 1 || n > 100 {
 				return fail("attempts: %v is not a number from 1 to 100", x)
 			}
 			p.attempts = n
 		case "backoff", "maxBackoff":
-			d, ok := toDuration(x)
-			if !ok || d < 0 {
+			d, err := engine.ParseDuration(x)
+			if err != nil || d < 0 {
 				return fail("%s: %v is not a duration (write 200ms, 2s or a number of seconds)", k, x)
 			}
 			if k == "backoff" {
@@ -123,13 +123,9 @@ func readRetry(c *engine.Call) (retryPolicy, error) {
 				p.maxBackoff = d
 			}
 		case "unsafe":
-			b, ok := x.(bool)
-			if s, isStr := x.(string); isStr {
-				b, err = strconv.ParseBool(strings.TrimSpace(s))
-				ok = err == nil
-			}
-			if !ok {
-				return fail("unsafe: %v is not true or false", x)
+			b, err := engine.ParseBool(x)
+			if err != nil {
+				return fail("unsafe: %v", err)
 			}
 			p.unsafe = b
 		case "methods":
@@ -150,41 +146,4 @@ func readRetry(c *engine.Call) (retryPolicy, error) {
 		}
 	}
 	return p, nil
-}
-
-func toInt(v any) (int, bool) {
-	switch t := v.(type) {
-	case int:
-		return t, true
-	case int64:
-		return int(t), true
-	case uint64:
-		return int(t), true
-	case float64:
-		return int(t), t == float64(int(t))
-	case string:
-		n, err := strconv.Atoi(strings.TrimSpace(t))
-		return n, err == nil
-	}
-	return 0, false
-}
-
-func toDuration(v any) (time.Duration, bool) {
-	switch t := v.(type) {
-	case string:
-		s := strings.TrimSpace(t)
-		if d, err := time.ParseDuration(s); err == nil {
-			return d, true
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return time.Duration(f * float64(time.Second)), true
-		}
-	case float64:
-		return time.Duration(t * float64(time.Second)), true
-	default:
-		if n, ok := toInt(v); ok {
-			return time.Duration(n) * time.Second, true
-		}
-	}
-	return 0, false
 }
