@@ -97,7 +97,7 @@ var httpRequestSpec = &engine.TypeSpec{
 		{Name: "method", Kind: engine.FieldText, Doc: "GET (default), POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ...", Check: checkMethod},
 		{Name: "url", Kind: engine.FieldText, Required: true, Doc: "absolute http or https URL"},
 		{Name: "headers", Kind: engine.FieldJSON, Doc: "JSON object of header names to values (a list sends the header once per value)"},
-		{Name: "bodyType", Kind: engine.FieldText, Doc: "text (default) or JSON", Check: checkBodyType},
+		{Name: "bodyType", Kind: engine.FieldText, Doc: "text (default) or JSON", Check: checkTextOrJSON},
 		{Name: "body", Kind: engine.FieldText, Doc: "the body; with bodyType JSON, JSON text or a structured value, sent as application/json"},
 		{Name: "timeout", Kind: engine.FieldText, Doc: "extension: bound on the whole block, retries included (default 30s)", Check: engine.CheckDuration},
 		{Name: "retry", Kind: engine.FieldJSON, Doc: "extension: {attempts, backoff, maxBackoff, unsafe, methods}; retries connection errors, 429 and 5xx of idempotent methods"},

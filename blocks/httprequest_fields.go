@@ -25,22 +25,10 @@ func parseMethod(method string) (string, error) {
 	return method, nil
 }
 
-// parseBodyType reports whether bodyType is JSON (else text).
-func parseBodyType(bodyType string) (isJSON bool, err error) {
-	switch strings.ToLower(strings.TrimSpace(bodyType)) {
-	case "", "text":
-		return false, nil
-	case "json":
-		return true, nil
-	}
-	return false, fmt.Errorf("%q is neither text nor JSON", bodyType)
-}
-
 // Checks of constant field values at load (engine.FieldSpec.Check), with
 // the words a run would use.
-func checkMethod(v any) error   { _, err := parseMethod(fmt.Sprint(v)); return err }
-func checkBodyType(v any) error { _, err := parseBodyType(fmt.Sprint(v)); return err }
-func checkSize(v any) error     { _, err := parseSize(v); return err }
+func checkMethod(v any) error { _, err := parseMethod(fmt.Sprint(v)); return err }
+func checkSize(v any) error   { _, err := parseSize(v); return err }
 func checkRedirects(v any) error {
 	_, err := parseRedirects(v)
 	return err
@@ -157,7 +145,7 @@ func readBody(c *engine.Call, req *httpRequest) error {
 	if err != nil {
 		return err
 	}
-	isJSON, err := parseBodyType(bodyType)
+	isJSON, err := parseTextOrJSON(bodyType)
 	if err != nil {
 		return &engine.FieldError{Field: "bodyType", Err: err}
 	}

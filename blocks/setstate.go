@@ -21,7 +21,7 @@ var setStateSpec = &engine.TypeSpec{
 var stateFields = []engine.FieldSpec{
 	{Name: "element", Kind: engine.FieldText, Required: true, Doc: "dotted state path"},
 	{Name: "value", Kind: engine.FieldText},
-	{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON", Check: checkValueType},
+	{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON", Check: checkTextOrJSON},
 }
 
 func (SetState) Spec() *engine.TypeSpec { return setStateSpec }
@@ -44,7 +44,7 @@ func (SetState) Run(ctx context.Context, c *engine.Call) engine.Result {
 // valueField reads the value field, parsing it as JSON when valueType
 // says so.
 func valueField(c *engine.Call) (any, error) {
-	isJSON, err := parseValueType(c.Raw("valueType"))
+	isJSON, err := parseTextOrJSON(c.Raw("valueType"))
 	if err != nil {
 		return nil, &engine.FieldError{Field: "valueType", Err: err}
 	}
@@ -58,8 +58,9 @@ func valueField(c *engine.Call) (any, error) {
 	return v, err
 }
 
-// parseValueType reports whether valueType is JSON (else text).
-func parseValueType(v any) (isJSON bool, err error) {
+// parseTextOrJSON reads the fields that say text or JSON (valueType,
+// bodyType): whether it is JSON; nil and "" are text.
+func parseTextOrJSON(v any) (isJSON bool, err error) {
 	if v == nil {
 		return false, nil
 	}
@@ -70,8 +71,9 @@ func parseValueType(v any) (isJSON bool, err error) {
 		case "json":
 			return true, nil
 		}
+		return false, fmt.Errorf("%q is neither text nor JSON", s)
 	}
 	return false, fmt.Errorf("%v is neither text nor JSON", v)
 }
 
-func checkValueType(v any) error { _, err := parseValueType(v); return err }
+func checkTextOrJSON(v any) error { _, err := parseTextOrJSON(v); return err }

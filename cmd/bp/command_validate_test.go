@@ -80,7 +80,7 @@ blocks:
 		`call: insecureSkipVerify: maybe is not true or false`,
 		`call: followRedirects: often is not true, false or a number`,
 		`py: timeout: banana is not a duration`,
-		`st: valueType: XML is neither text nor JSON`,
+		`st: valueType: "XML" is neither text nor JSON`,
 		`loop: parallel: two is not an integer`,
 	} {
 		if !strings.Contains(r.stdout, want) {
