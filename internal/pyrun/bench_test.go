@@ -80,18 +80,24 @@ func BenchmarkBlocks40(b *testing.B) {
 	}
 }
 
-// BenchmarkBlockIdle is the latency of one block when the runner is idle
-// (a warm spare child is waiting): a blueprint's single code block.
-func BenchmarkBlockIdle(b *testing.B) {
-	r, err := New(Options{Python: benchPython})
+// startedRunner is a runner whose fork server is up, closed with b.
+func startedRunner(b *testing.B, opts Options) *Runner {
+	r, err := New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.Close()
-	ctx := context.Background()
-	if err := r.Start(ctx); err != nil {
+	b.Cleanup(func() { r.Close() })
+	if err := r.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	return r
+}
+
+// BenchmarkBlockIdle is the latency of one block when the runner is idle
+// (a warm spare child is waiting): a blueprint's single code block.
+func BenchmarkBlockIdle(b *testing.B) {
+	r := startedRunner(b, Options{Python: benchPython})
+	ctx := context.Background()
 	req := &Request{Code: "set_output(1)", Timeout: time.Minute}
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
@@ -154,15 +160,8 @@ func BenchmarkPreload(b *testing.B) {
 		preload []string
 	}{{"import", nil}, {"preloaded", []string{"asyncio"}}} {
 		b.Run(c.name, func(b *testing.B) {
-			r, err := New(Options{Python: benchPython, Preload: c.preload})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
+			r := startedRunner(b, Options{Python: benchPython, Preload: c.preload})
 			ctx := context.Background()
-			if err := r.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
 			req := &Request{Code: "import asyncio\nset_output(1)", Timeout: time.Minute}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
