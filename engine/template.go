@@ -205,19 +205,22 @@ func (t *Template) execute(s *scope, jsonText bool) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if jsonText {
-			switch t := v.(type) {
-			case string:
-				writeJSONEscaped(&b, t)
-				continue
-			case fmt.Stringer:
-				writeJSONEscaped(&b, t.String())
-				continue
-			}
-		}
-		b.WriteString(textOf(v))
+		writeValue(&b, v, jsonText)
 	}
 	return b.String(), nil
+}
+
+// writeValue inserts a value into a template's text; with jsonText, text
+// values go in JSON-escaped.
+func writeValue(b *strings.Builder, v any, jsonText bool) {
+	switch v.(type) {
+	case string, fmt.Stringer:
+		if jsonText {
+			writeJSONEscaped(b, textOf(v))
+			return
+		}
+	}
+	b.WriteString(textOf(v))
 }
 
 // executeBoth is execute with and without jsonText at once: the values
@@ -238,14 +241,8 @@ func (t *Template) executeBoth(s *scope) (escaped, plain any, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		text := textOf(v)
-		pl.WriteString(text)
-		switch v.(type) {
-		case string, fmt.Stringer:
-			writeJSONEscaped(&esc, text)
-		default:
-			esc.WriteString(text)
-		}
+		writeValue(&esc, v, true)
+		writeValue(&pl, v, false)
 	}
 	return esc.String(), pl.String(), nil
 }
