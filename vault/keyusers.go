@@ -15,7 +15,8 @@ import (
 // vault's unless the environment names another, so 'bp vault init --vault
 // P' beside an existing vault shares its key. Rewriting the key file for
 // one of them (rotate-key) would lock the others out. So bp notes, beside
-// the key file, the vaults it has opened with it: KEYFILE.vaults, one
+// the key file, the vaults it has created or opened to change with it
+// (not a run's read-only open): KEYFILE.vaults, one
 // absolute path per line (paths, never a key), and rotate-key asks
 // SharedKeyFile before it rewrites a key file.
 
