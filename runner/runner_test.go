@@ -158,6 +158,37 @@ blocks:
 	}
 }
 
+// TestChildBlueprintSeesOnlyItsListedSecrets runs a parent that may read
+// every secret (no vault list), so that the canary is loaded into the run,
+// and a child that lists only OTHER: the child must not read the canary,
+// although the run holds it.
+func TestChildBlueprintSeesOnlyItsListedSecrets(t *testing.T) {
+	set := load(t, map[string]string{
+		"parent.bp.yaml": `
+blocks:
+  warm: {type: setstate, fields: {element: seen, value: "@{vault.CANARY}"}, outs: {success: call}}
+  call: {type: runblueprint, fields: {blueprintKey: child}, outs: {success: done, error: failed}}
+  done: {type: returnvalue, fields: {value: "read @{result}"}}
+  failed: {type: returnvalue, fields: {value: "refused: @{message}"}}
+`,
+		"child.bp.yaml": `
+vault: [OTHER]
+blocks:
+  r: {type: returnvalue, fields: {value: "@{vault.CANARY}"}}
+`,
+	})
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, blocks.Default(blocks.Options{})), OpenVault: newVault(t)})
+	res, err := r.Run(context.Background(), runner.Request{Blueprint: "parent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := res.Return.(string)
+	if res.Status != engine.StatusReturned || !strings.HasPrefix(got, "refused: ") ||
+		!strings.Contains(got, "vault.CANARY") || !strings.Contains(got, "blueprint child does not list it") {
+		t.Fatalf("the child read a secret it does not list: status %s, return %q, err %v", res.Status, got, res.Err)
+	}
+}
+
 // panicky is a block type that panics with the secret in the panic value:
 // a bug in a block an embedding program registered.
 type panicky struct{}
