@@ -191,3 +191,35 @@ func TestTamperOtherVault(t *testing.T) {
 	_, err := r.Get("A")
 	wantErr(t, err, ErrTampered)
 }
+
+// TestTamperAEADBindsNameAndVersion checks the second layer on its own:
+// below the manifest, which already refuses a record it does not name (see
+// TestTamperSwapNames), the AEAD's associated data binds each value to its
+// secret's name and version. B's record, presented to openRecord with an
+// entry that the manifest check accepts, opens as B and as nothing else.
+func TestTamperAEADBindsNameAndVersion(t *testing.T) {
+	v, _, _ := newVault(t)
+	mustSet(t, v, "A", "value-of-a")
+	mustSet(t, v, "B", "value-of-b")
+	recB, entryB := rawRecordOpen(t, v, "B"), v.index["B"]
+	if entryB.version != v.index["A"].version {
+		t.Fatalf("A and B differ in version (%d, %d): the name alone must tell them apart", v.index["A"].version, entryB.version)
+	}
+	if got, err := v.openRecord("B", entryB, recB); err != nil || string(got) != "value-of-b" {
+		t.Fatalf("B's own record: %q, %v", got, err)
+	}
+
+	got, err := v.openRecord("A", entryB, recB)
+	if err == nil {
+		t.Fatalf("B's record opened as A: %q", got)
+	}
+	wantErr(t, err, ErrTampered)
+
+	later := entryB
+	later.version++
+	got, err = v.openRecord("B", later, recB)
+	if err == nil {
+		t.Fatalf("B's record opened as version %d: %q", later.version, got)
+	}
+	wantErr(t, err, ErrTampered)
+}
