@@ -1,6 +1,8 @@
 package blocks_test
 
 import (
+	"bufio"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -695,3 +697,90 @@ func TestHTTPRedirectToAnotherOriginDropsTheBlocksHeaders(t *testing.T) {
 		t.Errorf("a 307 to another origin: return %v, other got %v", res.Return, got)
 	}
 }
+
+// TestHTTPRedirectFromHTTPSToHTTPDropsTheBlocksHeaders redirects from
+// https to plain http on the same host and port: the same host, another
+// origin. Go's client would keep even Authorization there.
+func TestHTTPRedirectFromHTTPSToHTTPDropsTheBlocksHeaders(t *testing.T) {
+	var got http.Header
+	srv, pool := newSchemeSniffingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil {
+			code := http.StatusFound
+			if r.Method == http.MethodPost {
+				code = http.StatusTemporaryRedirect
+			}
+			http.Redirect(w, r, "http://"+r.Host+"/landed", code)
+			return
+		}
+		got = r.Header.Clone()
+		fmt.Fprint(w, "landed in clear")
+	}))
+	env := newHTTPEnv(t, blocks.HTTPOptions{RootCAs: pool})
+	bp := httpBP(hf{"url": "https://" + srv + "/start", "headers": map[string]any{"X-Api-Key": "sk-live-abcdef123456", "Authorization": "Bearer sk-live-abcdef123456"}},
+		[]string{"success>ret"}, httpRet("@{result.body}"))
+	res, _ := env.run(t, bp, engine.RunOptions{})
+	if res.Return != "landed in clear" {
+		t.Fatalf("return %v (%v)", res.Return, res.Err)
+	}
+	if got.Get("X-Api-Key") != "" || got.Get("Authorization") != "" {
+		t.Errorf("the block's headers went over plain http: %v", got)
+	}
+
+	post := httpBP(hf{"url": "https://" + srv + "/start", "method": "POST", "body": "token=sk-live-abcdef123456"},
+		[]string{"success>ret", "connectionError>ret"}, httpRet("@{message}"))
+	got = nil
+	res, _ = env.run(t, post, engine.RunOptions{})
+	if got != nil || !strings.Contains(fmt.Sprint(res.Return), "refusing to send the request body to another origin (http://") {
+		t.Errorf("a 307 from https to http: return %v, the plain side got %v", res.Return, got)
+	}
+}
+
+// newSchemeSniffingServer serves https and plain http on one loopback
+// port, telling them apart by the first byte a client sends (a TLS
+// handshake record starts with 22). It returns host:port and a pool that
+// trusts its certificate.
+func newSchemeSniffingServer(t *testing.T, h http.Handler) (string, *x509.CertPool) {
+	t.Helper()
+	certSrv := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
+	tlsConfig := certSrv.TLS.Clone()
+	tlsConfig.NextProtos = nil
+	pool := x509.NewCertPool()
+	pool.AddCert(certSrv.Certificate())
+	certSrv.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(&sniffListener{Listener: ln, tls: tlsConfig}) }()
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String(), pool
+}
+
+type sniffListener struct {
+	net.Listener
+	tls *tls.Config
+}
+
+func (l *sniffListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(c)
+	first, err := br.Peek(1)
+	pc := &peekedConn{Conn: c, r: br}
+	if err == nil && first[0] == 22 {
+		return tls.Server(pc, l.tls), nil
+	}
+	return pc, nil
+}
+
+// peekedConn is a connection whose first bytes were read into r.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
