@@ -24,8 +24,10 @@ type Options struct {
 	// Secrets, when set, is used instead of OpenVault (golden-file tests'
 	// fake vaults, or programs that keep secrets elsewhere).
 	Secrets engine.SecretSource
-	// History records finished runs; nil records nothing.
-	History *History
+	// History records finished runs; nil records nothing. A run returns
+	// only once its record is saved, or with Result.HistoryErr saying
+	// why it is not.
+	History HistoryStore
 	// MaxParallel and Timeout are the defaults for runs that set none.
 	MaxParallel int
 	Timeout     time.Duration
@@ -81,7 +83,13 @@ type Result struct {
 	Duration  time.Duration
 	// HistoryErr says why the run could not be recorded, if it could not.
 	HistoryErr error
+	// HistoryTime is how long recording the run took.
+	HistoryTime time.Duration
 }
+
+// historySaveTimeout bounds the wait for a run's record to be saved, even
+// when the run itself was cancelled.
+const historySaveTimeout = 30 * time.Second
 
 // ErrUnknownTrigger is wrapped by the error of a run asked to start at a
 // block its blueprint does not have.
@@ -178,10 +186,15 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		// Secrets masked late in the run (a token a block found) are
 		// masked in the events recorded before it too.
 		rec.rescrub(s)
-		if err := r.opts.History.save(rec, out); err != nil {
-			// The run itself is done; losing its record is worth a
-			// warning, not a failure.
-			out.HistoryErr = s.Error(fmt.Errorf("run history not saved: %w", err))
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historySaveTimeout)
+		start := time.Now()
+		err := r.opts.History.Save(sctx, rec.record(out))
+		out.HistoryTime = time.Since(start)
+		cancel()
+		if err != nil {
+			// The run itself is done; its caller decides what a lost
+			// record means, and must be told.
+			out.HistoryErr = s.Error(fmt.Errorf("run %s not recorded in the run history: %w", out.RunID, err))
 		}
 	}
 	return out, nil

@@ -71,7 +71,11 @@ blocks:
 `,
 	})
 	reg := blocks.Default(blocks.Options{})
-	history := runner.OpenHistory(filepath.Join(t.TempDir(), "history.db"))
+	history, err := runner.OpenBoltHistory(filepath.Join(t.TempDir(), "history.db"), runner.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer history.Close()
 	r := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), OpenVault: newVault(t), History: history})
 	var jsonLog, console bytes.Buffer
 	res, err := r.Run(context.Background(), runner.Request{
@@ -92,7 +96,10 @@ blocks:
 		t.Errorf("the secret was not masked but lost:\n%s\n%s", jsonLog.String(), ret)
 	}
 
-	rec, err := history.Get(res.RunID)
+	if res.HistoryErr != nil {
+		t.Fatal(res.HistoryErr)
+	}
+	rec, err := history.Get(context.Background(), res.RunID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strings"
@@ -121,7 +122,7 @@ func TestCanaryNeverLeavesTheServer(t *testing.T) {
 	}
 	// The same runs from history.
 	for _, id := range ids {
-		rec, err := f.history.Get(id)
+		rec, err := f.history.Get(context.Background(), id)
 		if err != nil || rec.Status == "" {
 			t.Fatalf("history of %s: %v", id, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/bprun/bp/scrub"
 	"github.com/bprun/bp/vault"
@@ -153,11 +152,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 func (s *Server) closeChanged(w http.ResponseWriter, v *vault.Vault) error {
 	if err := v.Compact(); err != nil {
 		w.Header().Add("Warning", `299 bp "the change is saved, but the vault file could not be compacted: see the server log"`)
-		if s.opts.Log != nil {
-			s.logMu.Lock()
-			_, _ = io.WriteString(s.opts.Log, s.scrub.String(fmt.Sprintf("%s warning: vault not compacted: %v\n", time.Now().UTC().Format(time.RFC3339), err)))
-			s.logMu.Unlock()
-		}
+		s.warn("vault not compacted: %v", err)
 	}
 	return v.Close()
 }

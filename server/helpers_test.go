@@ -30,7 +30,7 @@ type fixture struct {
 	token     string
 	vaultPath string
 	key       vault.MasterKey
-	history   *runner.History
+	history   *runner.BoltHistory
 	log       *syncBuffer
 
 	mu      sync.Mutex
@@ -78,12 +78,14 @@ func newFixture(t *testing.T, files map[string]string, edit func(*server.Options
 		t.Fatal(err)
 	}
 	v.Close()
-	f.history = runner.OpenHistory(filepath.Join(t.TempDir(), "history.db"))
+	f.history, err = runner.OpenBoltHistory(filepath.Join(t.TempDir(), "history.db"), runner.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	openRO := func() (*vault.Vault, error) {
 		return vault.Open(f.vaultPath, f.key, vault.Options{ReadOnly: true, LockTimeout: 300 * time.Millisecond})
 	}
 	opts := server.Options{
-		Runner:  runner.New(runner.Options{Library: lib, OpenVault: openRO, History: f.history}),
 		History: f.history,
 		OpenVaultRW: func() (*vault.Vault, error) {
 			return vault.Open(f.vaultPath, f.key, vault.Options{LockTimeout: 300 * time.Millisecond})
@@ -94,6 +96,8 @@ func newFixture(t *testing.T, files map[string]string, edit func(*server.Options
 	if edit != nil {
 		edit(&opts)
 	}
+	// The runner records runs in the store the server reads.
+	opts.Runner = runner.New(runner.Options{Library: lib, OpenVault: openRO, History: opts.History})
 	f.token = opts.Token
 	f.api = server.New(opts)
 	srv := httptest.NewServer(f.api)
@@ -105,6 +109,9 @@ func newFixture(t *testing.T, files map[string]string, edit func(*server.Options
 			t.Errorf("shutdown: %v", err)
 		}
 		srv.Close()
+		if err := f.history.Close(); err != nil {
+			t.Errorf("closing the history: %v", err)
+		}
 	})
 	return f
 }

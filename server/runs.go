@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +37,7 @@ type run struct {
 
 	mu       sync.Mutex
 	gotFirst bool
+	final    *rawEvent  // run.finished, held back until the run is recorded
 	events   []rawEvent // the first ones within maxEvents and maxBytes, as JSON, already scrubbed
 	bytes    int
 	dropped  int
@@ -70,10 +70,22 @@ func (rn *run) Emit(e *engine.Event) {
 		rn.gotFirst = true
 		close(rn.started)
 	}
+	if e.Kind == engine.RunFinished && e.Scope == "" {
+		// A run is reported finished once its record is saved: a client
+		// that saw it end finds it in history, even after a crash.
+		rn.final = &ev
+		return
+	}
+	rn.appendLocked(ev)
+}
+
+// appendLocked keeps an event within the bounds and sends it to the
+// streams that follow the run.
+func (rn *run) appendLocked(ev rawEvent) {
 	// The last event, run.finished, is kept whatever the bounds.
-	if j.Event == string(engine.RunFinished) || (len(rn.events) < rn.maxEvents && rn.bytes+len(data) <= rn.maxBytes) {
+	if ev.kind == string(engine.RunFinished) || (len(rn.events) < rn.maxEvents && rn.bytes+len(ev.data) <= rn.maxBytes) {
 		rn.events = append(rn.events, ev)
-		rn.bytes += len(data)
+		rn.bytes += len(ev.data)
 	} else {
 		rn.dropped++
 	}
@@ -85,6 +97,10 @@ func (rn *run) Emit(e *engine.Event) {
 func (rn *run) finish(res *runner.Result, err error) {
 	rn.mu.Lock()
 	rn.result, rn.startErr = res, err
+	if rn.final != nil {
+		rn.appendLocked(*rn.final)
+		rn.final = nil
+	}
 	rn.mu.Unlock()
 	close(rn.done)
 }
@@ -146,11 +162,17 @@ type runInfo struct {
 	HasReturn     bool       `json:"has_return"`
 	Error         string     `json:"error,omitempty"`
 	DroppedEvents int        `json:"dropped_events,omitempty"`
+	// HistoryError says that the run finished but is not in the run
+	// history, and why.
+	HistoryError string `json:"history_error,omitempty"`
+	// Cut says that history cut the run's record to bound its size.
+	Cut bool `json:"cut,omitempty"`
 }
 
 func (s *Server) runInfo(rn *run) runInfo {
 	in := rn.info()
 	in.Error = s.clean(rn.sc, in.Error)
+	in.HistoryError = s.clean(rn.sc, in.HistoryError)
 	return in
 }
 
@@ -167,6 +189,9 @@ func (rn *run) info() runInfo {
 		if res.Err != nil {
 			in.Error = rn.sc.String(res.Err.Error())
 		}
+		if res.HistoryErr != nil {
+			in.HistoryError = rn.sc.String(res.HistoryErr.Error())
+		}
 	}
 	return in
 }
@@ -176,7 +201,7 @@ func recordInfo(rec *runner.RunRecord) runInfo {
 	ms := rec.DurationMS
 	return runInfo{
 		Run: rec.ID, Blueprint: rec.Blueprint, Status: rec.Status, Started: &start, DurationMS: &ms,
-		Return: rec.Return, HasReturn: rec.HasReturn, Error: rec.Error, DroppedEvents: rec.DroppedEvents,
+		Return: rec.Return, HasReturn: rec.HasReturn, Error: rec.Error, DroppedEvents: rec.DroppedEvents, Cut: rec.Cut,
 	}
 }
 
@@ -228,6 +253,9 @@ func (s *Server) startRun(key string, payload any, trigger string, follow bool) 
 			Sinks: []engine.Sink{rn}, Scrubber: rn.sc,
 		})
 		rn.cancel()
+		if res != nil && res.HistoryErr != nil {
+			s.warn("%s", rn.sc.String(res.HistoryErr.Error()))
+		}
 		rn.finish(res, err)
 		<-s.slots
 		s.retire(rn)
@@ -246,12 +274,13 @@ func (s *Server) startRun(key string, payload any, trigger string, follow bool) 
 	return rn, sub, nil
 }
 
-// retire keeps a finished run in memory among the KeepRuns newest; a run
-// that never started is forgotten.
+// retire forgets a finished run that history holds, or that never
+// started; it keeps any other among the KeepRuns newest, as the only
+// place it can be read from.
 func (s *Server) retire(rn *run) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if rn.startErr != nil {
+	if rn.startErr != nil || (s.opts.History != nil && rn.result.HistoryErr == nil) {
 		delete(s.runs, rn.id)
 		return
 	}
@@ -388,7 +417,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, s.runInfo(rn), rn.sc)
 		return
 	}
-	rec, ok := s.fromHistory(w, id)
+	rec, ok := s.fromHistory(r.Context(), w, id)
 	if ok {
 		in := recordInfo(rec)
 		in.Error = s.clean(nil, in.Error)
@@ -420,7 +449,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeRaw(w, http.StatusOK, b.Bytes(), rn.sc)
 		return
 	}
-	rec, ok := s.fromHistory(w, id)
+	rec, ok := s.fromHistory(r.Context(), w, id)
 	if !ok {
 		return
 	}
@@ -436,18 +465,18 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 
 // fromHistory reads a run this server no longer holds, answering the
 // error itself when there is one.
-func (s *Server) fromHistory(w http.ResponseWriter, id string) (*runner.RunRecord, bool) {
+func (s *Server) fromHistory(ctx context.Context, w http.ResponseWriter, id string) (*runner.RunRecord, bool) {
 	if s.opts.History == nil {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
 		return nil, false
 	}
-	rec, err := s.opts.History.Get(id)
+	rec, err := s.opts.History.Get(ctx, id)
 	if err == nil && rec.ID != id {
-		// History takes a unique prefix; the API names runs by full id.
+		// History may take a unique prefix; the API names runs by full id.
 		err = runner.ErrRunNotFound
 	}
 	switch {
-	case errors.Is(err, runner.ErrRunNotFound), err != nil && strings.Contains(err.Error(), "ambiguous"):
+	case errors.Is(err, runner.ErrRunNotFound), errors.Is(err, runner.ErrAmbiguousRun):
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
 		return nil, false
 	case err != nil:

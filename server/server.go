@@ -36,7 +36,7 @@ const (
 	DefaultMaxBody    = 10 << 20
 	DefaultMaxPending = 10000
 
-	DefaultMaxEventBytes = 8 << 20
+	DefaultMaxEventBytes = runner.MaxRecordBytes
 )
 
 // Options configure a Server. Runner is required; the rest are optional.
@@ -46,9 +46,11 @@ type Options struct {
 	Runner *runner.Runner
 	// Library lists the blueprints; nil means the Runner's.
 	Library *runner.Library
-	// History answers for runs no longer in memory; nil means only runs
-	// of this process, while they are kept, can be read.
-	History *runner.History
+	// History answers for runs no longer in memory: it should be the
+	// store the Runner records runs in. A run whose record is saved
+	// leaves memory as it ends. Nil means only runs of this process, while
+	// they are kept, can be read.
+	History runner.HistoryStore
 	// OpenVaultRW opens the vault read-write (briefly, for PUT and
 	// DELETE /v1/vault/{name}); nil disables those endpoints (503).
 	OpenVaultRW func() (*vault.Vault, error)
@@ -66,8 +68,8 @@ type Options struct {
 	// MaxRuns bounds the runs in progress at once; more are refused with
 	// 429. Zero means DefaultMaxRuns.
 	MaxRuns int
-	// KeepRuns is how many finished runs stay in memory (the newest);
-	// older ones are read from History. Zero means DefaultKeepRuns.
+	// KeepRuns is how many finished runs that History does not hold stay
+	// in memory (the newest). Zero means DefaultKeepRuns.
 	KeepRuns int
 	// MaxEvents bounds the events kept in memory per run; a run that
 	// emits more keeps its first ones and counts the rest. Zero means
@@ -78,7 +80,15 @@ type Options struct {
 	MaxEventBytes int
 	// MaxBody bounds a request body (payload). Zero means DefaultMaxBody.
 	MaxBody int64
+	// Retention, when not zero, is applied to History in the background,
+	// every PruneEvery (zero means DefaultPruneEvery), from New until
+	// Shutdown.
+	Retention  runner.Retention
+	PruneEvery time.Duration
 }
+
+// DefaultPruneEvery is how often the history is pruned to Retention.
+const DefaultPruneEvery = time.Minute
 
 // Server is the API, an http.Handler. Call Shutdown to cancel the runs in
 // progress when the process stops.
@@ -139,6 +149,20 @@ func New(opts Options) *Server {
 		s.scrub.Add(opts.Token) // no answer ever shows it either
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if opts.History != nil && !opts.Retention.IsZero() {
+		if opts.PruneEvery <= 0 {
+			opts.PruneEvery = DefaultPruneEvery
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			runner.PruneEvery(s.ctx, opts.History, opts.Retention, opts.PruneEvery, func(n int, err error) {
+				if err != nil {
+					s.warn("%v", err)
+				}
+			})
+		}()
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -307,6 +331,17 @@ func (s *Server) logged(next http.Handler) http.Handler {
 
 // writeJSON answers v as JSON, scrubbed by sc (a run's scrubber, or nil)
 // and by the server's.
+// warn writes a warning to the server's log, scrubbed.
+func (s *Server) warn(format string, args ...any) {
+	if s.opts.Log == nil {
+		return
+	}
+	line := fmt.Sprintf("%s warning: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	_, _ = io.WriteString(s.opts.Log, s.scrub.String(line))
+}
+
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any, sc *scrub.Scrubber) {
 	b, err := marshal(v)
 	if err != nil {

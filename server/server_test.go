@@ -491,7 +491,10 @@ func TestAccessLog(t *testing.T) {
 }
 
 func TestEventBounds(t *testing.T) {
-	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxEventBytes = 1 })
+	f := newFixture(t, basicFiles(), func(o *server.Options) {
+		o.MaxEventBytes = 1
+		o.History = nil // finished runs stay in memory
+	})
 	evs := parseSSE(t, f.expect(f.do("POST", "/v1/blueprints/hello/runs?wait=1", ""), 200).body)
 	// Nothing fits: the stream says how much it lost, and still ends with
 	// the result.

@@ -77,7 +77,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 			if err != nil {
 				return err
 			}
-			history, err := flags.historyStore()
+			history, err := flags.historyForRun()
 			if err != nil {
 				return withCode(exitUsage, err)
 			}

@@ -33,11 +33,12 @@ value and error as they were printed: scrubbed of every secret.`,
 		Example: "  bp runs list\n  bp runs list --limit 5",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := openHistory(historyPath)
+			h, err := openHistoryForRead(historyPath)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return withCode(exitRunFailed, err)
 			}
-			runs, err := h.List(limit)
+			defer h.Close()
+			runs, err := h.List(cmd.Context(), limit)
 			if err != nil {
 				return withCode(exitRunFailed, err)
 			}
@@ -58,11 +59,12 @@ value and error as they were printed: scrubbed of every secret.`,
 		Example: "  bp runs show 3f2a\n  bp runs show 3f2a9c1e-... --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := openHistory(historyPath)
+			h, err := openHistoryForRead(historyPath)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return withCode(exitRunFailed, err)
 			}
-			rec, err := h.Get(args[0])
+			defer h.Close()
+			rec, err := h.Get(cmd.Context(), args[0])
 			if errors.Is(err, runner.ErrRunNotFound) {
 				return withCode(exitUsage, err)
 			}

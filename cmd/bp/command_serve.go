@@ -25,12 +25,17 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 // cancelled runs to end and the open answers to finish.
 const shutdownWait = 10 * time.Second
 
+// serveHistoryLockTimeout bounds how long bp serve waits at start for
+// another process that holds the history file.
+const serveHistoryLockTimeout = 5 * time.Second
+
 func newServeCmd() *cobra.Command {
 	var (
 		flags   runFlags
 		addr    string
 		dir     string
 		maxRuns int
+		keep    runner.Retention
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -55,7 +60,12 @@ when BP_SERVER_TOKEN is set. Without it, bp serve listens only on loopback
 Every answer is scrubbed of the vault's secrets; none holds a secret value.
 
 Runs read a snapshot of the vault (--vault), are recorded in the run history
-(--history), and at most --max-runs run at once (more get 429). The blueprints
+(--history), and at most --max-runs run at once (more get 429). bp serve holds
+the history file while it serves: a run is answered as finished only once its
+record is on disk (many runs share one disk flush), and a run that could not be
+recorded says so in its answer ("history_error") and in the server log. Other
+bp commands that read that file (bp runs, bp vault audit) wait for it to be
+released. --keep-runs and --keep-for prune history in the background. The blueprints
 are loaded once, at start; restart bp serve to load changes.
 
 On SIGINT or SIGTERM, bp serve stops accepting connections, cancels the runs
@@ -91,9 +101,24 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err := flags.checkPython(); err != nil {
 				return err
 			}
-			history, err := flags.historyStore()
-			if err != nil {
-				return withCode(exitUsage, err)
+			if keep.MaxRuns < 0 || keep.MaxAge < 0 {
+				return withCode(exitUsage, fmt.Errorf("--keep-runs and --keep-for must not be negative"))
+			}
+			// One history store for the whole server, held open: every run
+			// is saved through it, group-committed.
+			var history *runner.BoltHistory
+			var store runner.HistoryStore
+			if !flags.noHistory {
+				path, err := historyPath(flags.history)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				history, err = runner.OpenBoltHistory(path, runner.BoltOptions{LockTimeout: serveHistoryLockTimeout})
+				if err != nil {
+					return withCode(exitRunFailed, err)
+				}
+				defer history.Close()
+				store = history
 			}
 			vaultPath, err := vaultPathOrEnv(flags.vaultPath)
 			if err != nil {
@@ -106,12 +131,13 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 				Runner: runner.New(runner.Options{
 					Library:     lib,
 					OpenVault:   flags.openVaultForRun,
-					History:     history,
+					History:     store,
 					MaxParallel: flags.maxParallel,
 					Timeout:     flags.timeout,
 				}),
 				Library:   lib,
-				History:   history,
+				History:   store,
+				Retention: keep,
 				OpenVault: flags.openVaultForRun,
 				OpenVaultRW: func() (*vault.Vault, error) {
 					// Created on first PUT when a master key is set, as
@@ -165,5 +191,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback only with $BP_SERVER_TOKEN)")
 	cmd.Flags().StringVar(&dir, "dir", ".", "directory (or file) of blueprints to serve")
 	cmd.Flags().IntVar(&maxRuns, "max-runs", server.DefaultMaxRuns, "runs in progress at once; more are refused with 429")
+	cmd.Flags().IntVar(&keep.MaxRuns, "keep-runs", 0, "history keeps this many runs, the newest, pruning in the background (0 keeps all)")
+	cmd.Flags().DurationVar(&keep.MaxAge, "keep-for", 0, "history forgets runs older than this, in the background (e.g. 720h; 0 keeps all)")
 	return cmd
 }

@@ -37,10 +37,11 @@ $XDG_DATA_HOME/bp/history.db), written with each run.`,
 					return withCode(exitUsage, vault.ErrInvalidName)
 				}
 			}
-			h, err := openHistory(historyPath)
+			h, err := openHistoryForRead(historyPath)
 			if err != nil {
-				return withCode(exitUsage, err)
+				return withCode(exitRunFailed, err)
 			}
+			defer h.Close()
 			records, err := h.Audit(name)
 			if err != nil {
 				return withCode(exitRunFailed, err)

@@ -109,29 +109,6 @@ func (f *runFlags) openVaultForRun() (*vault.Vault, error) {
 	return vault.OpenEnv(path, os.Getenv, vault.Options{ReadOnly: true})
 }
 
-// historyStore is the run history, unless disabled.
-func (f *runFlags) historyStore() (*runner.History, error) {
-	if f.noHistory {
-		return nil, nil
-	}
-	return openHistory(f.history)
-}
-
-func openHistory(flag string) (*runner.History, error) {
-	path := flag
-	if path == "" {
-		path = os.Getenv("BP_HISTORY")
-	}
-	if path == "" {
-		p, err := runner.DefaultHistoryPath(os.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		path = p
-	}
-	return runner.OpenHistory(path), nil
-}
-
 // loadSet loads the blueprints at a path; a path that cannot be read at
 // all is a usage error.
 func loadSet(path string) (*blueprints.Set, error) {
