@@ -26,7 +26,7 @@ blocks:
 `})
 	reg := blocks.Default(blocks.Options{})
 	defer reg.Close()
-	history := runner.OpenHistory(filepath.Join(t.TempDir(), "history.db"))
+	history := openHistory(t, filepath.Join(t.TempDir(), "history.db"))
 	r := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), History: history})
 	res, err := r.Run(context.Background(), runner.Request{Blueprint: "late"})
 	if err != nil || res.Status != engine.StatusReturned || res.HistoryErr != nil {
@@ -35,7 +35,7 @@ blocks:
 	if res.Return != "***" {
 		t.Fatalf("return %v: the block did not mask the token", res.Return)
 	}
-	rec, err := history.Get(res.RunID)
+	rec, err := history.Get(context.Background(), res.RunID)
 	if err != nil {
 		t.Fatal(err)
 	}

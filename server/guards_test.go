@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,7 +53,7 @@ func TestEveryEndpointNeedsTheToken(t *testing.T) {
 	if names, err := v.List(); err != nil || len(names) != 1 {
 		t.Errorf("the vault holds %v, %v", names, err)
 	}
-	if runs, err := f.history.List(10); err != nil || len(runs) != 0 {
+	if runs, err := f.history.List(context.Background(), 10); err != nil || len(runs) != 0 {
 		t.Errorf("refused requests ran %d blueprints (%v)", len(runs), err)
 	}
 }
