@@ -3,8 +3,10 @@ package bptest
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -417,9 +419,21 @@ func TestStableAcrossRuns(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	golden, _ := os.ReadFile(filepath.Join(dir, "testdata/flaky/golden.json"))
-	for _, want := range []string{"attempt 1 of 3: HTTP 503 Service Unavailable; retrying in (wait)attempt 2 of 3", `"stdout": "out 0\nout 1\n`, `"stderr": "err 0\nerr 1\n`} {
-		if !strings.Contains(string(golden), strings.ReplaceAll(want, "\n", `\n`)) {
-			t.Errorf("golden lacks %q:\n%s", want, golden)
+	var summary struct {
+		Blocks map[string]struct{ Output map[string][]string }
+	}
+	if err := json.Unmarshal(golden, &summary); err != nil {
+		t.Fatal(err)
+	}
+	// One entry a line: each retry note, each line printed.
+	wantLog := []string{"attempt 1 of 3: HTTP 503 Service Unavailable; retrying in (wait)", "attempt 2 of 3: HTTP 503 Service Unavailable; retrying in (wait)"}
+	if got := summary.Blocks["call"].Output["log"]; !reflect.DeepEqual(got, wantLog) {
+		t.Errorf("call's log is %q, want %q", got, wantLog)
+	}
+	for stream, prefix := range map[string]string{"stdout": "out", "stderr": "err"} {
+		got := summary.Blocks["py"].Output[stream]
+		if len(got) != 20 || got[0] != prefix+" 0" || got[19] != prefix+" 19" {
+			t.Errorf("py's %s is %q", stream, got)
 		}
 	}
 	for i := 0; i < 3; i++ {

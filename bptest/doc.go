@@ -66,7 +66,7 @@
 //	{
 //	  "blocks": {                  // top-level blocks that ran or were skipped, by id
 //	    "fetch": {"type": "httprequest", "status": "succeeded", "outcome": "success",
-//	              "result": {...}, "message": "...", "output": {"stdout": "...", "log": "..."},
+//	              "result": {...}, "message": "...", "output": {"stdout": ["line", ...], "log": [...]},
 //	              "warnings": ["..."]},
 //	    ...
 //	  },
@@ -80,10 +80,12 @@
 //	}
 //
 // Keys are sorted (blocks thus in id order), indentation is two spaces,
-// and the file ends with a newline. Output is the text of the block's
-// block.output events joined as it came, per stream (stdout, stderr, log,
-// log:error): the order of lines between a Python block's stdout and
-// stderr is not stable, the order within each stream is. No
+// and the file ends with a newline. Output is, per stream, a list of
+// lines: stdout and stderr as the block wrote them, cut at each newline
+// (a final line without one reads the same), and each log message (log,
+// log:error) a line of its own. The order of lines between a Python
+// block's stdout and stderr is not stable, the order within each stream
+// is. No
 // times, durations or run ids appear; the jittered wait in an HTTP
 // block's retry log line shows as "retrying in (wait)". A result is
 // recorded as it was when its block finished. Nested runs are keyed by

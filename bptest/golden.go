@@ -77,9 +77,13 @@ func (r *recorder) Emit(e *engine.Event) {
 			sb = &strings.Builder{}
 			b.output[stream] = sb
 		}
-		// Joined as they come: the scrubbing sink may cut a stream into
-		// events anywhere, so event boundaries mean nothing.
+		// Joined as they come: the scrubbing sink may cut a process's
+		// stream into events anywhere, so event boundaries mean nothing
+		// there; a log stream's events are messages, one a line.
 		msg := e.Message
+		if isMessageStream(stream) && !strings.HasSuffix(msg, "\n") {
+			msg += "\n"
+		}
 		if room := maxOutput - sb.Len(); len(msg) > room {
 			if b.dropped == nil {
 				b.dropped = map[string]int{}
@@ -96,6 +100,13 @@ func (r *recorder) Emit(e *engine.Event) {
 			r.warns = append(r.warns, e.Message)
 		}
 	}
+}
+
+// isMessageStream reports whether an output stream is made of messages
+// (logmessage, an HTTP block's retry notes), as the runner's scrubbing
+// sink keeps them: one event each.
+func isMessageStream(stream string) bool {
+	return stream == "log" || strings.HasPrefix(stream, "log:")
 }
 
 // retryWait is the wait in the httprequest block's retry log lines, a
@@ -171,10 +182,11 @@ func (b *blockRecord) json() map[string]any {
 				// Retry waits have jitter: keep the golden file stable.
 				text = retryWait.ReplaceAllString(text, "retrying in (wait)")
 			}
+			lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 			if n := b.dropped[stream]; n > 0 {
-				text += fmt.Sprintf("\n… %d more bytes not kept", n)
+				lines = append(lines, fmt.Sprintf("… %d more bytes not kept", n))
 			}
-			o[stream] = text
+			o[stream] = lines
 		}
 		m["output"] = o
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -258,5 +259,47 @@ blocks:
 	}
 	if !strings.Contains(log.String(), "***") {
 		t.Errorf("the secret was not masked")
+	}
+}
+
+// twoNotes is a block type that logs two messages, the first ending in the
+// start of the canary: a stream scrubber would hold that back and send it
+// with the second.
+type twoNotes struct{}
+
+func (twoNotes) Spec() *engine.TypeSpec {
+	return &engine.TypeSpec{Name: "twonotes", Outcomes: []string{"success", "error"}}
+}
+
+func (twoNotes) Run(ctx context.Context, c *engine.Call) engine.Result {
+	c.Output("log", "first, ending in "+canary[:6])
+	c.Output("log", "second "+canary)
+	return engine.Success(nil)
+}
+
+// TestLogMessagesStayWhole checks that each log message is one event,
+// scrubbed on its own: sinks (the console, golden files) show one line
+// each.
+func TestLogMessagesStayWhole(t *testing.T) {
+	set := load(t, map[string]string{"notes.bp.yaml": `
+blocks:
+  n: {type: twonotes}
+`})
+	reg := blocks.Default(blocks.Options{})
+	reg.Register(twoNotes{})
+	r := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), OpenVault: newVault(t)})
+	var got []string
+	sink := engine.SinkFunc(func(e *engine.Event) {
+		if e.Kind == engine.BlockOutput {
+			got = append(got, e.Message)
+		}
+	})
+	res, err := r.Run(context.Background(), runner.Request{Blueprint: "notes", Sinks: []engine.Sink{sink}})
+	if err != nil || res.Status != engine.StatusCompleted {
+		t.Fatalf("%v %+v", err, res)
+	}
+	want := []string{"first, ending in " + canary[:6], "second ***"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("log events %q, want %q", got, want)
 	}
 }

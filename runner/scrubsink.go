@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 
 	"github.com/bprun/bp/engine"
@@ -14,7 +15,9 @@ import (
 //
 // A block's output is scrubbed as a stream, per block and stream, not per
 // event: a secret printed in two pieces, in two events, is still masked.
-// Held-back bytes are released when the block finishes.
+// Held-back bytes are released when the block finishes. Log streams
+// ("log", "log:error") are messages, each whole when emitted: each is
+// scrubbed on its own, so that one message stays one event, one line.
 type scrubSink struct {
 	s *scrub.Scrubber
 
@@ -51,8 +54,8 @@ func (k *scrubSink) Emit(e *engine.Event) {
 	// One event at a time, so that every sink sees the same order.
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	switch e.Kind {
-	case engine.BlockOutput:
+	switch {
+	case e.Kind == engine.BlockOutput && !isMessageStream(e.Stream):
 		key := outputKey{e.Scope, e.Block, e.Stream}
 		st := k.streams[key]
 		if st == nil {
@@ -69,13 +72,20 @@ func (k *scrubSink) Emit(e *engine.Event) {
 		st.buf.Reset()
 		k.forward(&c)
 		return
-	case engine.BlockFinished:
+	case e.Kind == engine.BlockFinished:
 		k.releaseLocked(func(key outputKey) bool { return key.scope == e.Scope && key.block == e.Block })
-	case engine.RunFinished:
+	case e.Kind == engine.RunFinished:
 		k.releaseLocked(func(outputKey) bool { return true })
 	}
 	c.Message = k.s.String(c.Message)
 	k.forward(&c)
+}
+
+// isMessageStream reports whether a block output stream is made of whole
+// messages (logmessage, an HTTP block's retry notes) rather than bytes as
+// a process wrote them.
+func isMessageStream(stream string) bool {
+	return stream == "log" || strings.HasPrefix(stream, "log:")
 }
 
 // releaseLocked ends the output streams that match, emitting what they
