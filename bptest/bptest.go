@@ -33,6 +33,11 @@ type Options struct {
 	Python string
 	// OnResult, when set, is called as each case ends (for progress).
 	OnResult func(CaseResult)
+	// Types are the caller's block types (custom ones, or replacements
+	// for bp's), registered for every case after bp's own. The caller
+	// owns them and closes them. A type that does its own HTTP is not
+	// served by the case's recorded exchanges.
+	Types []engine.BlockType
 }
 
 // CaseResult is how one case went. Every text in it is scrubbed of the
@@ -115,6 +120,8 @@ func RunWith(t *testing.T, path string, opts Options) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
+			// Failures point at the caller's call of Run, not here.
+			t.Helper()
 			res := s.run(t.Context(), c)
 			if res.Updated {
 				t.Logf("updated %s", c.goldenPath())
@@ -202,6 +209,9 @@ func (s *suite) run(ctx context.Context, c *testCase) (res CaseResult) {
 	blocks.Core(reg)
 	reg.Register(blocks.NewHTTPRequest(blocks.HTTPOptions{Transport: rp}))
 	reg.Register(s.code)
+	for _, t := range s.opts.Types {
+		reg.Register(t)
+	}
 	r := runner.New(runner.Options{
 		Library: runner.NewLibrary(set, reg),
 		Secrets: runner.StaticSecrets(spec.vault),
