@@ -50,7 +50,8 @@ type CaseResult struct {
 	// Dir holds the case's case.yaml and golden.json.
 	Dir string
 	// Passed: the run matched golden.json and had no problem (with
-	// Update: the golden file is written, or was already right).
+	// Update: the golden file is written, or was already right, and the
+	// file it replaced held no vault value).
 	Passed bool
 	// Updated: golden.json was (re)written.
 	Updated bool
@@ -243,8 +244,17 @@ func (s *suite) run(ctx context.Context, c *testCase) (res CaseResult) {
 
 	golden, gerr := os.ReadFile(c.goldenPath())
 	if s.opts.Update {
+		// The file being replaced may hold a secret, and version control
+		// keeps it after the update: say so, and fail.
+		var leaked string
+		if names := secretsIn(golden, spec.vault); gerr == nil && len(names) > 0 {
+			leaked = fmt.Sprintf("%s held the value of vault secret %s (raw or encoded); ", c.goldenPath(), strings.Join(names, ", "))
+		}
 		if len(problems) > 0 {
 			problems = append(problems, c.goldenPath()+" not written")
+			if leaked != "" {
+				problems = append(problems, leaked+"remove it, and rotate the secret if that value was ever real")
+			}
 			return fail(errors.New(strings.Join(problems, "\n")))
 		}
 		if gerr != nil || !bytes.Equal(golden, actual) {
@@ -252,6 +262,9 @@ func (s *suite) run(ctx context.Context, c *testCase) (res CaseResult) {
 				return fail(err)
 			}
 			res.Updated = true
+		}
+		if leaked != "" {
+			return fail(errors.New(leaked + "it is rewritten without it, but version control may keep the old file: rotate the secret if that value was ever real"))
 		}
 		res.Passed = true
 		return res

@@ -187,6 +187,33 @@ func TestGoldenWithVaultValueFails(t *testing.T) {
 	}
 }
 
+// TestUpdateOverAGoldenWithAVaultValueTells plants a vault value in a
+// golden file and updates it: the file is rewritten without it, and the
+// case fails, naming the secret (the old file may be in version control).
+func TestUpdateOverAGoldenWithAVaultValueTells(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, map[string]string{"weather.bp.yaml": weatherBP, "testdata/weather/case.yaml": weatherCase})
+	one(t, runCases(t, dir, Options{Update: true}))
+	gp := filepath.Join(dir, "testdata/weather/golden.json")
+	clean, _ := os.ReadFile(gp)
+	planted := strings.Replace(string(clean), `"Bearer ***"`, `"Bearer `+base64.StdEncoding.EncodeToString([]byte(secret))+`"`, 1)
+	if err := os.WriteFile(gp, []byte(planted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := one(t, runCases(t, dir, Options{Update: true}))
+	if r.Passed || !r.Updated || r.Err == nil || !strings.Contains(r.Err.Error(), "held the value of vault secret API_KEY") || !strings.Contains(r.Err.Error(), "rotate") {
+		t.Fatalf("want a failure naming API_KEY: %+v", r)
+	}
+	noSecret(t, r)
+	if now, _ := os.ReadFile(gp); string(now) != string(clean) {
+		t.Errorf("the golden file was not rewritten:\n%s", now)
+	}
+	// Once rewritten, updates pass again.
+	if r := one(t, runCases(t, dir, Options{Update: true})); !r.Passed || r.Updated {
+		t.Fatalf("update again: %+v", r)
+	}
+}
+
 // A secret the blueprint does not list is not scrubbed by the run (as in
 // production); when it shows up in the summary, -update refuses to write.
 func TestUpdateRefusesSummaryWithVaultValue(t *testing.T) {

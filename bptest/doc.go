@@ -103,7 +103,10 @@
 // exactly as in production. A golden file that holds any of the case's
 // vault values, raw or in any encoding the scrubber knows (base64, JSON,
 // URL...), fails the test (values shorter than scrub.MinSecretLen bytes are
-// never masked, so fake values should be long and distinctive); with Update the summary is checked before it is
-// written, and one that holds a vault value is not written. Every text a
-// CaseResult holds (diffs, errors) is scrubbed of the case's vault values.
+// never masked, so fake values should be long and distinctive). With
+// Update the summary is checked before it is written, and one that holds a
+// vault value is not written; a golden file that held one is rewritten,
+// and the case fails all the same, naming the secret: version control may
+// keep the old file. Every text a CaseResult holds (diffs, errors) is
+// scrubbed of the case's vault values.
 package bptest

@@ -41,7 +41,9 @@ request that none matches fails the case. Code blocks run in Python.
 
 -update (or --update) rewrites the golden files from the runs. A golden
 file that holds any of its case's vault values, raw or encoded, fails the
-case, and -update refuses to write one.
+case, and -update refuses to write one; -update over a golden file that
+held one rewrites it and fails the case, naming the secret (version
+control may keep the old file).
 
 Exit codes: 0 every case passed, 1 a case failed, 2 bad usage.`,
 		Example: `  bp test                          # every case under the current directory
@@ -132,7 +134,11 @@ func runTests(ctx context.Context, w io.Writer, paths []string, opts bptest.Opti
 				return
 			}
 			failed++
-			fmt.Fprintf(w, "FAIL %s%s (%.2fs)\n", prefix, r.Name, d)
+			note := ""
+			if r.Updated {
+				note = " (golden file updated)"
+			}
+			fmt.Fprintf(w, "FAIL %s%s (%.2fs)%s\n", prefix, r.Name, d, note)
 			if r.Err != nil {
 				fmt.Fprint(w, indent(r.Err.Error()))
 			}

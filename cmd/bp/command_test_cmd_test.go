@@ -81,6 +81,20 @@ http:
 		t.Fatalf("bp test printed the secret: %v", r)
 	}
 
+	// -update over it rewrites the file, and fails loudly, naming the
+	// secret: the old file may be in version control.
+	r = env.run("", "test", "-update", "flows")
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL weather") || !strings.Contains(r.stdout, "golden file updated") ||
+		!strings.Contains(r.stdout, "held the value of vault secret API_KEY") || !strings.Contains(r.stdout, "rotate") {
+		t.Fatalf("-update over a golden with the secret: %v", r)
+	}
+	if strings.Contains(r.stdout+r.stderr, secret) || strings.Contains(r.stdout+r.stderr, b64) {
+		t.Fatalf("bp test -update printed the secret: %v", r)
+	}
+	if now, _ := os.ReadFile(golden); string(now) != string(data) {
+		t.Fatalf("golden not rewritten:\n%s", now)
+	}
+
 	// --update and --run work with two dashes too.
 	if r := env.run("", "test", "--update", "--run", "^weather$", "flows"); r.code != 0 || !strings.Contains(r.stdout, "1 passed, 0 failed") {
 		t.Fatalf("--update: %v", r)
