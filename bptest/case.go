@@ -184,7 +184,7 @@ type caseSpec struct {
 	context   map[string]any
 	state     map[string]any
 	timeout   time.Duration
-	vault     map[string]string
+	vault     fakeVault
 	env       map[string]string
 	exchanges []*exchange
 }
@@ -222,7 +222,7 @@ func parseCase(path string) (spec *caseSpec, err error) {
 			err = s.Error(err)
 		}
 	}()
-	c := &caseSpec{blueprint: f.Blueprint, trigger: f.Trigger, timeout: DefaultTimeout, vault: map[string]string{}, env: f.Env}
+	c := &caseSpec{blueprint: f.Blueprint, trigger: f.Trigger, timeout: DefaultTimeout, vault: fakeVault{}, env: f.Env}
 	if c.payload, err = jsonValue(f.Payload); err != nil {
 		return nil, fmt.Errorf("%s: payload: %v", path, err)
 	}
@@ -259,7 +259,7 @@ func parseCase(path string) (spec *caseSpec, err error) {
 		c.vault[name] = s
 	}
 	for i, x := range f.HTTP {
-		e, err := newExchange(i, x)
+		e, err := newExchange(i, x, c.vault)
 		if err != nil {
 			return nil, fmt.Errorf("%s: http[%d]: %v", path, i, err)
 		}

@@ -39,7 +39,7 @@
 //	      method: GET           # default GET; "*" for any
 //	      url: http://weather.test/weather?city=Paris   # exact (query order does not matter)
 //	      # urlPattern: '^http://weather\.test/.*'      # or a Go regexp, matched against the whole URL
-//	      headers: {Authorization: Bearer fake-key-123} # optional: these must be present, with these values
+//	      headers: {Authorization: "Bearer @{vault.WEATHER_KEY}"} # optional: these must be present, with these values
 //	      body: ...             # optional: a string matches the body exactly; any other
 //	                            # YAML value matches a JSON body with the same value
 //	    response:
@@ -57,6 +57,22 @@
 // used up). A request that matches no exchange fails the test, naming its
 // method and URL (scrubbed); so does an exchange that no request used
 // (unless it has repeat: true). Nothing reaches the network.
+//
+// # Templates in exchanges
+//
+// @{vault.NAME} in a request's url, headers or body, and in a response's
+// headers or body, stands for the case's fake value of NAME: secrets live
+// in one place, the vault: section. The text inside @{...} is an expr-lang
+// expression over vault with the encoders blueprints have (toBase64,
+// toJSON, urlQuery, urlPath), for a value sent encoded:
+//
+//	X-Login: "Basic @{toBase64(\"alice:\" + vault.PASSWORD)}"
+//	body: "user=alice&pass=@{urlQuery(vault.PASSWORD)}"
+//
+// In a url each value is escaped for where it stands (path or query); in a
+// urlPattern it is matched literally; elsewhere it is inserted as it is.
+// A name the case's vault lacks is an error of the case. \@{ is a literal
+// @{.
 //
 // # golden.json
 //

@@ -38,7 +38,7 @@ type exchange struct {
 	used int
 }
 
-func newExchange(i int, f exchangeFile) (*exchange, error) {
+func newExchange(i int, f exchangeFile, vault fakeVault) (*exchange, error) {
 	e := &exchange{index: i, method: strings.ToUpper(f.Request.Method), repeat: f.Repeat}
 	if e.method == "" {
 		e.method = http.MethodGet
@@ -47,9 +47,21 @@ func newExchange(i int, f exchangeFile) (*exchange, error) {
 	case f.Request.URL != "" && f.Request.URLPattern != "":
 		return nil, errors.New("request: give url or urlPattern, not both")
 	case f.Request.URL != "":
-		e.url = normalizeURL(f.Request.URL)
+		u, err := expandURL(f.Request.URL, vault)
+		if err != nil {
+			return nil, fmt.Errorf("request: url: %v", err)
+		}
+		e.url = normalizeURL(u)
 	case f.Request.URLPattern != "":
-		re, err := compilePattern(f.Request.URLPattern)
+		parts, err := parseTmpl(f.Request.URLPattern, vault)
+		if err != nil {
+			return nil, fmt.Errorf("request: urlPattern: %v", err)
+		}
+		p, err := expand(parts, vault, regexp.QuoteMeta)
+		if err != nil {
+			return nil, fmt.Errorf("request: urlPattern: %v", err)
+		}
+		re, err := compilePattern(p)
 		if err != nil {
 			return nil, fmt.Errorf("request: urlPattern: %v", err)
 		}
@@ -60,15 +72,26 @@ func newExchange(i int, f exchangeFile) (*exchange, error) {
 	if len(f.Request.Headers) > 0 {
 		e.headers = map[string]string{}
 		for k, v := range f.Request.Headers {
-			e.headers[k] = fmt.Sprint(v)
+			x, err := expandText(fmt.Sprint(v), vault)
+			if err != nil {
+				return nil, fmt.Errorf("request: headers: %s: %v", k, err)
+			}
+			e.headers[k] = x
 		}
 	}
 	if f.Request.Body != nil {
 		e.hasBody = true
 		if s, ok := f.Request.Body.(string); ok {
-			e.body = s
+			x, err := expandText(s, vault)
+			if err != nil {
+				return nil, fmt.Errorf("request: body: %v", err)
+			}
+			e.body = x
 		} else {
 			v, err := jsonValue(f.Request.Body)
+			if err == nil {
+				v, err = expandValue(v, vault)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("request: body: %v", err)
 			}
@@ -86,24 +109,35 @@ func newExchange(i int, f exchangeFile) (*exchange, error) {
 	e.err = f.Response.Error
 	e.respHdr = http.Header{}
 	for k, v := range f.Response.Headers {
-		switch t := v.(type) {
-		case []any:
-			for _, x := range t {
-				e.respHdr.Add(k, fmt.Sprint(x))
+		values := []any{v}
+		if list, ok := v.([]any); ok {
+			values = list
+		}
+		for _, x := range values {
+			t, err := expandText(fmt.Sprint(x), vault)
+			if err != nil {
+				return nil, fmt.Errorf("response: headers: %s: %v", k, err)
 			}
-		default:
-			e.respHdr.Set(k, fmt.Sprint(t))
+			e.respHdr.Add(k, t)
 		}
 	}
 	switch b := f.Response.Body.(type) {
 	case nil:
 	case string:
-		e.respBody = []byte(b)
+		t, err := expandText(b, vault)
+		if err != nil {
+			return nil, fmt.Errorf("response: body: %v", err)
+		}
+		e.respBody = []byte(t)
 	default:
+		v, err := expandValue(yamlToJSON(b), vault)
+		if err != nil {
+			return nil, fmt.Errorf("response: body: %v", err)
+		}
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
-		if err := enc.Encode(yamlToJSON(b)); err != nil {
+		if err := enc.Encode(v); err != nil {
 			return nil, fmt.Errorf("response: body: %v", err)
 		}
 		e.respBody = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
