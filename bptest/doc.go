@@ -55,7 +55,10 @@
 // Each request the run sends takes the first exchange, in file order, that
 // matches it and is not used yet (an exchange with repeat: true is never
 // used up). A request that matches no exchange fails the test, naming its
-// method and URL (scrubbed); so does an exchange that no request used
+// method and URL and the exchange it came closest to, with how they
+// differ: the method, a query parameter, a header, the fields of a JSON
+// body by path (user.name), or the text around a text body's first
+// difference (all scrubbed). So does an exchange that no request used
 // (unless it has repeat: true). Nothing reaches the network.
 //
 // # Templates in exchanges

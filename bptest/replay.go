@@ -223,6 +223,7 @@ type replayer struct {
 	mu        sync.Mutex
 	exchanges []*exchange
 	unmatched []string // "METHOD URL", each once, in order
+	closest   []string // for each, the exchange it came closest to
 }
 
 func newReplayer(ex []*exchange) *replayer { return &replayer{exchanges: ex} }
@@ -256,6 +257,7 @@ func (r *replayer) RoundTrip(req *http.Request) (*http.Response, error) {
 		what := req.Method + " " + req.URL.String()
 		if !slicesContains(r.unmatched, what) {
 			r.unmatched = append(r.unmatched, what)
+			r.closest = append(r.closest, closest(r.exchanges, req, body))
 		}
 	}
 	r.mu.Unlock()
@@ -285,8 +287,12 @@ func (r *replayer) problems() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
-	for _, u := range r.unmatched {
-		out = append(out, "unmatched HTTP request: "+u)
+	for i, u := range r.unmatched {
+		line := "unmatched HTTP request: " + u
+		if r.closest[i] != "" {
+			line += "\n  " + r.closest[i]
+		}
+		out = append(out, line)
 	}
 	var unused []string
 	for _, e := range r.exchanges {
