@@ -31,6 +31,11 @@ type Options struct {
 	Filter *regexp.Regexp
 	// Python is the interpreter for code blocks; empty means python3.
 	Python string
+	// OnStart, when set, is called as each case starts.
+	OnStart func(name string)
+	// Sink, when set, gives for each case the sink that receives its run's
+	// events as they happen, scrubbed (bp test -v shows them).
+	Sink func(name string) engine.Sink
 	// OnResult, when set, is called as each case ends (for progress).
 	OnResult func(CaseResult)
 	// Types are the caller's block types (custom ones, or replacements
@@ -83,7 +88,14 @@ func RunCases(ctx context.Context, path string, opts Options) ([]CaseResult, err
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		res := s.run(ctx, c)
+		if opts.OnStart != nil {
+			opts.OnStart(c.name)
+		}
+		var sink engine.Sink
+		if opts.Sink != nil {
+			sink = opts.Sink(c.name)
+		}
+		res := s.run(ctx, c, sink)
 		if opts.OnResult != nil {
 			opts.OnResult(res)
 		}
@@ -104,7 +116,9 @@ func Run(t *testing.T, path string) {
 	})
 }
 
-// RunWith is Run with options; OnResult is ignored.
+// RunWith is Run with options; OnStart and OnResult are ignored. Under
+// go test -v, without a Sink of its own, each case's run log goes to
+// t.Log as it happens.
 func RunWith(t *testing.T, path string, opts Options) {
 	t.Helper()
 	cases, err := findCases(path)
@@ -123,7 +137,14 @@ func RunWith(t *testing.T, path string, opts Options) {
 		t.Run(c.name, func(t *testing.T) {
 			// Failures point at the caller's call of Run, not here.
 			t.Helper()
-			res := s.run(t.Context(), c)
+			var sink engine.Sink
+			switch {
+			case opts.Sink != nil:
+				sink = opts.Sink(c.name)
+			case testing.Verbose():
+				sink = runner.NewConsole(t.Output(), false)
+			}
+			res := s.run(t.Context(), c, sink)
 			if res.Updated {
 				t.Logf("updated %s", c.goldenPath())
 			}
@@ -167,8 +188,8 @@ func (s *suite) set(root string) (*blueprints.Set, error) {
 	return set, nil
 }
 
-// run runs one case.
-func (s *suite) run(ctx context.Context, c *testCase) (res CaseResult) {
+// run runs one case; sink, when not nil, gets its run's events too.
+func (s *suite) run(ctx context.Context, c *testCase, sink engine.Sink) (res CaseResult) {
 	start := time.Now()
 	res = CaseResult{Name: c.name, Dir: c.dir}
 	defer func() { res.Duration = time.Since(start) }()
@@ -223,13 +244,17 @@ func (s *suite) run(ctx context.Context, c *testCase) (res CaseResult) {
 		},
 	})
 	rec := newRecorder()
+	sinks := []engine.Sink{rec}
+	if sink != nil {
+		sinks = append(sinks, sink)
+	}
 	out, err := r.Run(ctx, runner.Request{
 		Blueprint: key,
 		Payload:   spec.payload,
 		Context:   spec.context,
 		State:     spec.state,
 		Trigger:   spec.trigger,
-		Sinks:     []engine.Sink{rec},
+		Sinks:     sinks,
 		Scrubber:  runScrub,
 	})
 	if err != nil {

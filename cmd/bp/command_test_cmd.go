@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,18 +16,22 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bprun/bp/bptest"
+	"github.com/bprun/bp/engine"
+	"github.com/bprun/bp/runner"
 )
 
 func init() { subcommands = append(subcommands, newTestCmd) }
 
 func newTestCmd() *cobra.Command {
 	var (
-		update bool
-		runRE  string
-		python string
+		update  bool
+		verbose bool
+		asJSON  bool
+		runRE   string
+		python  string
 	)
 	cmd := &cobra.Command{
-		Use:   "test [PATH...] [-update] [-run REGEX]",
+		Use:   "test [PATH...] [-update] [-run REGEX] [-v | -json]",
 		Short: "Run the golden-file tests of blueprints, offline",
 		Long: `Run the golden-file test cases of blueprints and compare each run with its
 golden file. A case sits beside its blueprint: for NAME.bp.yaml,
@@ -45,11 +50,17 @@ case, and -update refuses to write one; -update over a golden file that
 held one rewrites it and fails the case, naming the secret (version
 control may keep the old file).
 
+-v shows each case's run log as it happens, like go test -v; -json writes
+test2json events instead (one JSON object a line: the PATH is the Package,
+each case a Test), for CI systems that show go test's cases.
+
 Exit codes: 0 every case passed, 1 a case failed, 2 bad usage.`,
 		Example: `  bp test                          # every case under the current directory
   bp test flows/weather.bp.yaml    # the cases of one blueprint
   bp test -run 'weather/.*error'   # cases whose name matches
-  bp test -update ./flows          # rewrite the golden files`,
+  bp test -update ./flows          # rewrite the golden files
+  bp test -v flows/weather.bp.yaml # watch each case's run
+  bp test -json ./flows            # test2json events for CI`,
 		// Flags are parsed below, so that Go test's -update and -run,
 		// with one dash, work as well as --update and --run.
 		DisableFlagParsing:    true,
@@ -83,11 +94,17 @@ Exit codes: 0 every case passed, 1 a case failed, 2 bad usage.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runTests(ctx, cmd.OutOrStdout(), paths, bptest.Options{Update: update, Filter: filter, Python: python})
+			var rep testReporter = &textReport{w: cmd.OutOrStdout(), verbose: verbose}
+			if asJSON {
+				rep = newJSONReport(cmd.OutOrStdout())
+			}
+			return runTests(ctx, rep, paths, bptest.Options{Update: update, Filter: filter, Python: python})
 		},
 	}
 	cmd.Flags().BoolVar(&update, "update", false, "rewrite the golden files from the runs")
 	cmd.Flags().StringVar(&runRE, "run", "", "run only the cases whose name matches this regular expression")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show each case's run log as it happens, like go test -v")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "write test2json events, one JSON object a line, for CI systems")
 	cmd.Flags().StringVar(&python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
 	cmd.Flags().BoolP("help", "h", false, "help for test")
 	return cmd
@@ -104,7 +121,7 @@ func doubleDash(args []string) []string {
 		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
 			name, _, _ := strings.Cut(a[1:], "=")
 			switch name {
-			case "update", "run", "python", "help":
+			case "update", "run", "python", "help", "json":
 				a = "-" + a
 			}
 		}
@@ -113,56 +130,216 @@ func doubleDash(args []string) []string {
 	return out
 }
 
-// runTests runs the cases of each path, printing one line per case, the
-// diff and problems of each failure, and a closing count.
-func runTests(ctx context.Context, w io.Writer, paths []string, opts bptest.Options) error {
+// runTests runs the cases of each path and reports them: a line per
+// case, the diff and problems of each failure, and a closing count.
+func runTests(ctx context.Context, rep testReporter, paths []string, opts bptest.Options) error {
 	var passed, failed int
+	start := time.Now()
 	for _, p := range paths {
 		prefix := ""
 		if len(paths) > 1 {
 			prefix = p + ": "
 		}
+		rep.start(p)
+		pathStart := time.Now()
+		var pathFailed bool
+		opts.OnStart = func(name string) { rep.caseStart(prefix + name) }
+		opts.Sink = func(name string) engine.Sink { return rep.caseLog(prefix + name) }
 		opts.OnResult = func(r bptest.CaseResult) {
-			d := r.Duration.Round(time.Millisecond).Seconds()
+			r.Name = prefix + r.Name
 			if r.Passed {
 				passed++
-				note := ""
-				if r.Updated {
-					note = " (golden file updated)"
-				}
-				fmt.Fprintf(w, "ok   %s%s (%.2fs)%s\n", prefix, r.Name, d, note)
-				return
+			} else {
+				failed++
+				pathFailed = true
 			}
-			failed++
-			note := ""
-			if r.Updated {
-				note = " (golden file updated)"
-			}
-			fmt.Fprintf(w, "FAIL %s%s (%.2fs)%s\n", prefix, r.Name, d, note)
-			if r.Err != nil {
-				fmt.Fprint(w, indent(r.Err.Error()))
-			}
-			if r.Diff != "" {
-				fmt.Fprint(w, indent(r.Diff))
-			}
+			rep.caseEnd(r)
 		}
 		_, err := bptest.RunCases(ctx, p, opts)
 		if ctx.Err() != nil {
-			fmt.Fprintf(w, "%d passed, %d failed (interrupted)\n", passed, failed)
+			rep.end(p, true, time.Since(pathStart), fmt.Sprintf("%d passed, %d failed (interrupted)", passed, failed))
 			return withCode(exitInterrupted, errors.New("interrupted"))
 		}
 		if err != nil {
 			return withCode(exitUsage, err)
 		}
+		rep.end(p, pathFailed, time.Since(pathStart), "")
 	}
+	summary := fmt.Sprintf("%d passed, %d failed", passed, failed)
 	if passed+failed == 0 {
-		fmt.Fprintf(w, "no test cases found (want testdata/NAME/%s beside NAME.bp.yaml)\n", bptest.CaseFile)
+		summary = fmt.Sprintf("no test cases found (want testdata/NAME/%s beside NAME.bp.yaml)\n", bptest.CaseFile) + summary
 	}
-	fmt.Fprintf(w, "%d passed, %d failed\n", passed, failed)
+	rep.end("", failed > 0, time.Since(start), summary)
 	if failed > 0 {
 		return withCode(exitRunFailed, silent{})
 	}
 	return nil
+}
+
+// testReporter shows the cases as they run.
+type testReporter interface {
+	start(path string)
+	caseStart(name string)
+	// caseLog is the sink for a case's run log; nil for none.
+	caseLog(name string) engine.Sink
+	caseEnd(r bptest.CaseResult)
+	// end closes a path (path != "") or the whole run (path == "",
+	// summary the closing line).
+	end(path string, failed bool, elapsed time.Duration, summary string)
+}
+
+// textReport is bp test's own output; verbose shows each case's run log
+// as it happens, like go test -v.
+type textReport struct {
+	w       io.Writer
+	verbose bool
+}
+
+func (t *textReport) start(string) {}
+
+func (t *textReport) caseStart(name string) {
+	if t.verbose {
+		fmt.Fprintf(t.w, "=== RUN   %s\n", name)
+	}
+}
+
+func (t *textReport) caseLog(string) engine.Sink {
+	if !t.verbose {
+		return nil
+	}
+	return runner.NewConsole(&indentWriter{w: t.w}, false)
+}
+
+func (t *textReport) caseEnd(r bptest.CaseResult) {
+	d := r.Duration.Round(time.Millisecond).Seconds()
+	note := ""
+	if r.Updated {
+		note = " (golden file updated)"
+	}
+	if r.Passed {
+		fmt.Fprintf(t.w, "ok   %s (%.2fs)%s\n", r.Name, d, note)
+		return
+	}
+	fmt.Fprintf(t.w, "FAIL %s (%.2fs)%s\n", r.Name, d, note)
+	fmt.Fprint(t.w, failureText(r))
+}
+
+func (t *textReport) end(path string, _ bool, _ time.Duration, summary string) {
+	if path == "" || summary != "" {
+		fmt.Fprintln(t.w, summary)
+	}
+}
+
+// failureText is a failed case's problems and diff, indented.
+func failureText(r bptest.CaseResult) string {
+	var b strings.Builder
+	if r.Err != nil {
+		b.WriteString(indent(r.Err.Error()))
+	}
+	if r.Diff != "" {
+		b.WriteString(indent(r.Diff))
+	}
+	return b.String()
+}
+
+// indentWriter indents each line written to it (the console writes whole
+// lines).
+type indentWriter struct{ w io.Writer }
+
+func (w *indentWriter) Write(p []byte) (int, error) {
+	_, err := io.WriteString(w.w, indent(string(p)))
+	return len(p), err
+}
+
+// jsonReport writes test2json's events (go doc cmd/test2json), one JSON
+// object a line, so that CI systems show each case: the path is the
+// Package, a case is a Test.
+type jsonReport struct {
+	enc *json.Encoder
+	pkg string
+}
+
+type testEvent struct {
+	Time    time.Time `json:"Time"`
+	Action  string    `json:"Action"`
+	Package string    `json:"Package,omitempty"`
+	Test    string    `json:"Test,omitempty"`
+	Elapsed *float64  `json:"Elapsed,omitempty"`
+	Output  string    `json:"Output,omitempty"`
+}
+
+func newJSONReport(w io.Writer) *jsonReport {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &jsonReport{enc: enc}
+}
+
+func (j *jsonReport) emit(e testEvent) {
+	e.Time = time.Now()
+	if e.Package == "" {
+		e.Package = j.pkg
+	}
+	_ = j.enc.Encode(e)
+}
+
+func (j *jsonReport) start(path string) {
+	j.pkg = path
+	j.emit(testEvent{Action: "start"})
+}
+
+func (j *jsonReport) caseStart(name string) {
+	j.emit(testEvent{Action: "run", Test: name})
+	j.emit(testEvent{Action: "output", Test: name, Output: "=== RUN   " + name + "\n"})
+}
+
+func (j *jsonReport) caseLog(name string) engine.Sink {
+	return runner.NewConsole(&outputWriter{j: j, test: name}, false)
+}
+
+func (j *jsonReport) caseEnd(r bptest.CaseResult) {
+	action, mark := "pass", "--- PASS"
+	if !r.Passed {
+		action, mark = "fail", "--- FAIL"
+		j.output(r.Name, failureText(r))
+	}
+	elapsed := r.Duration.Seconds()
+	j.emit(testEvent{Action: "output", Test: r.Name, Output: fmt.Sprintf("%s: %s (%.2fs)\n", mark, r.Name, elapsed)})
+	j.emit(testEvent{Action: action, Test: r.Name, Elapsed: &elapsed})
+}
+
+func (j *jsonReport) end(path string, failed bool, elapsed time.Duration, summary string) {
+	if path == "" {
+		return // each path was closed on its own
+	}
+	action := "pass"
+	if failed {
+		action = "fail"
+	}
+	if summary != "" {
+		j.output("", summary+"\n")
+	}
+	s := elapsed.Seconds()
+	j.emit(testEvent{Action: action, Elapsed: &s})
+}
+
+// output emits text as output events, a line each.
+func (j *jsonReport) output(test, text string) {
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line != "" {
+			j.emit(testEvent{Action: "output", Test: test, Output: line})
+		}
+	}
+}
+
+// outputWriter turns a case's run log into output events.
+type outputWriter struct {
+	j    *jsonReport
+	test string
+}
+
+func (w *outputWriter) Write(p []byte) (int, error) {
+	w.j.output(w.test, indent(string(p)))
+	return len(p), nil
 }
 
 func indent(s string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,6 +102,92 @@ http:
 	}
 	if r := env.run("", "test", "-run", "nomatch", "flows"); r.code != 0 || !strings.Contains(r.stdout, "no test cases found") {
 		t.Fatalf("-run nomatch: %v", r)
+	}
+}
+
+func TestCmdTestVerboseAndJSON(t *testing.T) {
+	const secret = "cli-fake-key-31c7a0"
+	env := newBPEnv(t)
+	env.write("flows/weather.bp.yaml", `key: weather
+vault: [API_KEY]
+blocks:
+  call:
+    type: httprequest
+    fields: {url: "http://api.test/weather", headers: {Authorization: "Bearer @{vault.API_KEY}"}}
+    outs: {success: say}
+  say: {type: logmessage, fields: {message: "sent @{result.request.headers.Authorization}"}}
+`)
+	env.write("flows/testdata/weather/case.yaml", `vault: {API_KEY: `+secret+`}
+http:
+  - request: {url: "http://api.test/weather", headers: {Authorization: "Bearer @{vault.API_KEY}"}}
+    response: {body: {temp: 4}}
+`)
+	if r := env.run("", "test", "-update", "flows"); r.code != 0 {
+		t.Fatalf("-update: %v", r)
+	}
+
+	r := env.run("", "test", "-v", "flows")
+	for _, want := range []string{"=== RUN   weather\n", "    ▶ weather run ", "      ✓ call ", "      │ say: sent Bearer ***\n", "ok   weather (", "1 passed, 0 failed\n"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("-v lacks %q: %v", want, r)
+		}
+	}
+
+	// -json: test2json's events, the case a Test, the path its Package.
+	check := func(args []string, wantAction string) []map[string]any {
+		t.Helper()
+		r := env.run("", append([]string{"test", "-json"}, args...)...)
+		var events []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var e map[string]any
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatalf("not a JSON line %q: %v", line, r)
+			}
+			if e["Package"] != "flows" || e["Time"] == nil {
+				t.Errorf("event %v", e)
+			}
+			events = append(events, e)
+		}
+		if strings.Contains(r.stdout, secret) {
+			t.Errorf("-json shows the secret: %s", r.stdout)
+		}
+		last := events[len(events)-1]
+		if len(events) < 4 || events[0]["Action"] != "start" || last["Action"] != wantAction || last["Test"] != nil || last["Elapsed"] == nil {
+			t.Fatalf("events %v", events)
+		}
+		return events
+	}
+	var actions []string
+	var output strings.Builder
+	for _, e := range check([]string{"flows"}, "pass") {
+		if e["Test"] == "weather" {
+			actions = append(actions, e["Action"].(string))
+			if e["Action"] == "output" {
+				output.WriteString(e["Output"].(string))
+			}
+		}
+	}
+	if actions[0] != "run" || actions[len(actions)-1] != "pass" || !strings.Contains(output.String(), "│ say: sent Bearer ***\n") || !strings.Contains(output.String(), "--- PASS: weather (") {
+		t.Errorf("the case's events: %v\n%s", actions, output.String())
+	}
+
+	golden := filepath.Join(env.home, "flows/testdata/weather/golden.json")
+	data, _ := os.ReadFile(golden)
+	if err := os.WriteFile(golden, []byte(strings.Replace(string(data), `"temp": 4`, `"temp": 5`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	output.Reset()
+	var failed bool
+	for _, e := range check([]string{"flows"}, "fail") {
+		if e["Test"] == "weather" {
+			failed = failed || e["Action"] == "fail"
+			if e["Action"] == "output" {
+				output.WriteString(e["Output"].(string))
+			}
+		}
+	}
+	if !failed || !strings.Contains(output.String(), `+          "temp": 4`) || !strings.Contains(output.String(), "--- FAIL: weather (") {
+		t.Errorf("a failing case's events:\n%s", output.String())
 	}
 }
 
