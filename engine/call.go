@@ -366,6 +366,25 @@ func (c *Call) Warn(msg string) {
 	c.r.emit(&Event{Time: time.Now(), Kind: RunWarning, Block: c.n.spec.ID, Type: c.n.ts.Name, Message: msg})
 }
 
+// WarnOnce adds a warning that concerns the whole run (the Python sandbox
+// is missing, say) to the run log, once per run however many blocks give
+// it.
+func (c *Call) WarnOnce(msg string) {
+	sh := c.r.sh
+	sh.warnedMu.Lock()
+	given := sh.warned[msg]
+	if !given {
+		if sh.warned == nil {
+			sh.warned = map[string]bool{}
+		}
+		sh.warned[msg] = true
+	}
+	sh.warnedMu.Unlock()
+	if !given {
+		c.r.emit(&Event{Time: time.Now(), Kind: RunWarning, Message: msg})
+	}
+}
+
 // Mask registers a value found at run time (a token from a login call) as
 // a secret: from now on it is scrubbed from every output of the run.
 func (c *Call) Mask(value string) {

@@ -26,6 +26,9 @@ type shared struct {
 	allNames  map[string]bool   // every name in the vault, once listed
 	audited   map[[2]string]bool
 
+	warnedMu sync.Mutex
+	warned   map[string]bool // run-wide warnings given (WarnOnce)
+
 	closed atomic.Bool // set once run.finished is emitted
 }
 
