@@ -39,7 +39,7 @@ func BenchmarkBlocks40(b *testing.B) {
 			req := &Request{Code: "set_output(1)", Timeout: time.Minute}
 			// The CPU cost of starting and stopping a runner, to subtract.
 			c0 := cpuNow()
-			r, err := New(Options{Mode: m, Python: benchPython})
+			r, err := New(inTemp(Options{Mode: m, Python: benchPython}))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,7 +50,7 @@ func BenchmarkBlocks40(b *testing.B) {
 			base := cpuNow() - c0
 
 			c1 := cpuNow()
-			r, err = New(Options{Mode: m, Python: benchPython})
+			r, err = New(inTemp(Options{Mode: m, Python: benchPython}))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func BenchmarkBlockIdle(b *testing.B) {
 // waitpid in a loop inside one Python process started as the fork server
 // is (-S, importing what it imports).
 func BenchmarkForkFloor(b *testing.B) {
-	r, err := New(Options{Python: benchPython})
+	r, err := New(inTemp(Options{Python: benchPython}))
 	if err != nil {
 		b.Fatal(err)
 	}

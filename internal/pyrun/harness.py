@@ -1,8 +1,10 @@
 # bp pyrun harness. Embedded in the Go binary and run as
-# `python -I -S -c <this> MODE SITE`.
+# `python -I -S -c <this> MODE CONFIG`.
 #
-# SITE is what the interpreter's `site` module sets up (sys.path, prefixes),
-# probed once by Go, as JSON; "" when Go runs Python without -S. Under -S no
+# CONFIG is JSON: {"site": ..., "preload": [...], "limits": {"data": BYTES,
+# "nofile": N}} (no secret: it is on the command line). "site" is what the
+# interpreter's `site` module sets up (sys.path, prefixes), probed once by Go;
+# null when Go runs Python without -S. Under -S no
 # .pth file runs its code in the server, so that every block's image stays
 # small: a fork costs time in proportion to the memory the server has touched.
 # For the same reason the server imports only what it needs (json, C modules);
@@ -16,12 +18,23 @@
 #   ends); the spare makes them its fds 0, 1, 2 and 3 and runs the block. When
 #   a child has exited the server kills the rest of its process group and sends
 #   "X <pid> <wait status>". It sends "R" once at start, when warm, and
-#   "E <message>" when it cannot fork. When a module to preload (argv[3],
-#   comma-separated) fails to import it says why on stderr and exits with
-#   status 86. It never sees a
+#   "E <message>" when it cannot fork. When a module to preload fails to
+#   import it says why on stderr and exits with status 86. It never sees a
 #   request (those travel on the child's own stdin pipe) and never runs user
 #   code, beyond the imports of the modules it was asked to preload.
 # MODE "child": run one block in this process (fresh mode): same fds 0-3.
+#
+# Confinement (Linux). Go starts these processes confined (Landlock,
+# no_new_privs, no capabilities: package internal/sandbox); this harness adds
+# what only a process can do for itself, through ctypes, before any block's
+# code runs: every block process gets a Landlock domain of its own (so it can
+# neither ptrace nor signal the fork server or another block, nor they it), is
+# non-dumpable (no same-user process reads its memory or /proc/PID/fd), is a
+# child subreaper (whatever it starts stays its descendant however it
+# detaches: setsid, double fork), dies with the fork server (PDEATHSIG), and
+# runs under its resource limits. When its code is done it kills its
+# descendants. The fork server is a subreaper too and kills any child it did
+# not fork itself: the descendants of a block that died before it could.
 #
 # Answer channel (fd 3): frames of kind (1 byte), length (4 bytes, big endian),
 # payload. Kinds: o = stdout text, e = stderr text, m = mask value, d = done
@@ -42,6 +55,11 @@ import select
 import struct
 import sys
 
+try:
+    import resource
+except ImportError:  # not on every platform
+    resource = None
+
 _HARNESS_FILE = sys._getframe().f_code.co_filename
 _CODE_FILE = "<code>"
 _CHUNK = 1 << 16
@@ -58,12 +76,170 @@ _exit = os._exit
 _getpid = os.getpid
 
 
-def _site(spec):
+_PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
+_SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
+_SYS_LANDLOCK_RESTRICT_SELF = 446
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+_LANDLOCK_ACCESS_FS_MAKE_BLOCK = 1 << 11
+_LANDLOCK_SCOPE_ALL = 3  # abstract UNIX sockets and signals (ABI 6)
+_SIGKILL = 9
+
+
+class _Libc:
+    """The few system calls Python's os module lacks, through ctypes (Linux
+    only; None elsewhere or without ctypes)."""
+
+    def __init__(self):
+        import ctypes
+
+        self._long = ctypes.c_long
+        self._lib = ctypes.CDLL(None, use_errno=True)
+
+    def prctl(self, option, arg):
+        L = self._long
+        return self._lib.prctl(L(option), L(arg), L(0), L(0), L(0)) == 0
+
+    def own_domain(self):
+        """Enter a Landlock domain of this process's own, nested in the one
+        it was started in. Nested domains cannot reach each other or their
+        parent (ptrace, /proc/PID/mem, signals, abstract sockets). It handles
+        only the making of block devices, which no block needs: the file
+        rules are bp's, enforced by the enclosing domain."""
+        L = self._long
+        syscall = self._lib.syscall
+        abi = syscall(L(_SYS_LANDLOCK_CREATE_RULESET), None, L(0), L(_LANDLOCK_CREATE_RULESET_VERSION))
+        if abi < 1:
+            return False
+        attr = struct.pack("=QQQ", _LANDLOCK_ACCESS_FS_MAKE_BLOCK, 0, _LANDLOCK_SCOPE_ALL if abi >= 6 else 0)
+        fd = syscall(L(_SYS_LANDLOCK_CREATE_RULESET), attr, L(len(attr)), L(0))
+        if fd < 0:
+            return False
+        try:
+            # Needs no_new_privs, which Go's sandbox set: unconfined, this fails.
+            return syscall(L(_SYS_LANDLOCK_RESTRICT_SELF), L(fd), L(0)) == 0
+        finally:
+            os.close(fd)
+
+
+def _load_libc():
+    if sys.platform != "linux":
+        return None
+    try:
+        return _Libc()
+    except Exception:
+        return None
+
+
+_libc = None  # set by _main
+
+
+def _confine_block(limits, server=0):
+    """What a block's process does to itself before its code runs (see the
+    head of this file). server is the pid of its parent, the fork server or
+    the fresh block's supervisor; 0 for none."""
+    if _libc is not None:
+        if server:
+            _libc.prctl(_PR_SET_PDEATHSIG, _SIGKILL)
+            if os.getppid() != server:
+                _exit(0)  # the server died before the line above
+        else:
+            _libc.prctl(_PR_SET_DUMPABLE, 0)  # else inherited from the parent
+        _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        _libc.own_domain()
+    _set_limits(limits)
+
+
+def _set_limits(limits):
+    if resource is None or not limits:
+        return
+    for name, key in (("RLIMIT_DATA", "data"), ("RLIMIT_NOFILE", "nofile")):
+        n = limits.get(key) or 0
+        if n > 0 and hasattr(resource, name):
+            r = getattr(resource, name)
+            try:
+                _, hard = resource.getrlimit(r)
+                if hard != resource.RLIM_INFINITY and hard < n:
+                    n = hard
+                resource.setrlimit(r, (n, n))
+            except (OSError, ValueError):
+                pass
+
+
+def _supervise():
+    """Fresh mode: fork the block's process and stay as its supervisor, a
+    subreaper that runs no block code, so that what the block starts is
+    killed even when the block dies abruptly (os._exit, a crash, its memory
+    limit). The supervisor exits as the block did. It returns, in the
+    block's process, the supervisor's pid (0 when it cannot supervise)."""
+    if _libc is None or not _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1):
+        return 0
+    _libc.prctl(_PR_SET_DUMPABLE, 0)
+    me = _getpid()
+    pid = os.fork()
+    if pid == 0:
+        return me
+    os.closerange(0, 4)  # the block's pipes are the block's
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            pass
+    _kill_descendants()
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+        os.kill(me, sig)
+    _exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 70)
+
+
+def _children(pid):
+    """The pids of pid's children (Linux /proc), [] when unknown."""
+    kids = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t), "rb") as f:
+                kids.extend(int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return kids
+
+
+def _kill_descendants():
+    """Kill what this block started. As a subreaper, this process is the
+    parent of every descendant whose own parent is gone: kill the children,
+    reap them, and again, until none is left."""
+    me = _getpid()
+    for _ in range(100):
+        kids = _children(me)
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, _SIGKILL)
+            except OSError:
+                pass
+        for pid in kids:
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def _site(site):
     """Set up what `site` would have: sys.path and prefixes as probed, and
     the builtins it adds (without running any .pth file's code)."""
-    if not spec:
+    if not site:
         return
-    site = _loads(spec)
     sys.path[:] = site["path"]
     sys.prefix = site["prefix"]
     sys.exec_prefix = site["exec_prefix"]
@@ -521,6 +697,7 @@ def _child(afd):
     # Close the pipes before exiting: Go sees EOF now, not after the kernel
     # has torn down this process's memory.
     os.closerange(0, 4)
+    _kill_descendants()
     _exit(status)
 
 
@@ -541,8 +718,15 @@ def _noop(*_):
     pass
 
 
-def _serve(sfd, preload):
+def _serve(sfd, preload, limits):
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sfd)
+    me = _getpid()
+    if _libc is not None:
+        # Non-dumpable: a block can neither ptrace this process nor write its
+        # memory (to change what later blocks run). A subreaper: a block's
+        # descendants come here when it dies, to be killed (reap).
+        _libc.prctl(_PR_SET_DUMPABLE, 0)
+        _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
     # The modules the user asked for (--python-preload): imported once
     # here, every block gets them for the price of its fork.
     for name in preload:
@@ -568,6 +752,25 @@ def _serve(sfd, preload):
                 os.killpg(pid, _signal.SIGKILL)
             except OSError:
                 pass
+        # And whatever they started: as a subreaper this process inherits
+        # each generation as the one above it dies.
+        for _ in range(100):
+            kids = _children(me)
+            if not kids:
+                break
+            for pid in kids:
+                try:
+                    os.kill(pid, _SIGKILL)
+                except OSError:
+                    pass
+            while True:
+                try:
+                    if os.waitpid(-1, 0)[0] <= 0:
+                        break
+                except ChildProcessError:
+                    break
+                except InterruptedError:
+                    continue
         _exit(0)
 
     def send(msg, fds=None):
@@ -584,9 +787,9 @@ def _serve(sfd, preload):
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                return
+                break
             if info is None or info.si_pid == 0:
-                return
+                break
             pid = info.si_pid
             # The child is a zombie: its pid (and so its group id) cannot be
             # reused yet. Kill whatever it left behind in its group.
@@ -601,6 +804,14 @@ def _serve(sfd, preload):
             if pid in children:
                 children.discard(pid)
                 send("X %d %d" % (pid, status))
+        # A child this server did not fork is a descendant of a block that
+        # has ended (a block keeps its own as their subreaper while it runs).
+        for pid in _children(me):
+            if pid not in children:
+                try:
+                    os.kill(pid, _SIGKILL)
+                except OSError:
+                    pass
 
     def spare():
         # Fork a child ahead of need: it warms up, then waits on its own
@@ -616,6 +827,7 @@ def _serve(sfd, preload):
             return
         if pid == 0:
             try:
+                _confine_block(limits, me)
                 os.setpgid(0, 0)
                 _signal.set_wakeup_fd(-1)
                 _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
@@ -693,12 +905,17 @@ def _serve(sfd, preload):
 
 
 def _main():
+    global _libc
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    _site(sys.argv[2] if len(sys.argv) > 2 else "")
+    config = _loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    _site(config.get("site"))
+    _libc = _load_libc()
+    limits = config.get("limits") or {}
     if mode == "serve":
-        _serve(3, [m for m in (sys.argv[3] if len(sys.argv) > 3 else "").split(",") if m])
+        _serve(3, config.get("preload") or [], limits)
     elif mode == "child":
         sys.argv[:] = [""]
+        _confine_block(limits, _supervise())
         _child(3)
     else:
         sys.stderr.write("bp harness: unknown mode %r\n" % mode)

@@ -15,7 +15,7 @@ func countFDs() int {
 
 func TestNoLeaks(t *testing.T) {
 	for _, m := range []Mode{ModeForkServer, ModeFresh} {
-		r, err := New(Options{Mode: m})
+		r, err := New(inTemp(Options{Mode: m}))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -72,10 +72,13 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bprun/bp/internal/sandbox"
 )
 
 //go:embed harness.py
@@ -121,9 +124,38 @@ type Options struct {
 	// fails every block with ErrPreload. Ignored in ModeFresh.
 	Preload []string
 	// Env is added to the interpreter's environment (KEY=VALUE), after the
-	// inherited one. BP_VAULT_* and BP_SERVER_TOKEN are removed from both.
+	// inherited one. bp's own variables (BP_*) are removed from both, and
+	// TMPDIR (TMP, TEMP) names the runner's private temporary directory.
 	Env []string
+
+	// Sandbox is how far the Python processes must be confined (see
+	// package internal/sandbox): ModeAuto (the default) as far as the
+	// system allows, ModeRequire or no block runs, ModeOff not at all.
+	Sandbox sandbox.Mode
+	// AllowRead and AllowWrite are trees blocks may read, or read and
+	// write, besides the system's libraries and configuration, the
+	// interpreter's own trees and the runner's private temporary
+	// directory (the blueprints' folder, a data directory).
+	AllowRead, AllowWrite []string
+	// Deny are files and trees blocks may not reach even beneath
+	// AllowRead or AllowWrite: bp's vault, key files, history and
+	// configuration. They need not exist yet.
+	Deny []string
+	// Memory bounds each block's memory in bytes: the heap, anonymous
+	// mappings and thread stacks a block's process may hold (RLIMIT_DATA,
+	// which also bounds a preloaded module's share). 0 means
+	// DefaultMemory; negative means no bound.
+	Memory int64
+	// OpenFiles bounds the files each block may hold open; 0 means
+	// DefaultOpenFiles, negative no bound.
+	OpenFiles int
 }
+
+// Limits a block runs under unless Options say otherwise.
+const (
+	DefaultMemory    = 1 << 30
+	DefaultOpenFiles = 1024
+)
 
 // Request is one block to run.
 type Request struct {
@@ -286,6 +318,9 @@ type Runner struct {
 	preload []string
 	env     []string
 	mode    Mode
+	limits  limits
+	sandbox *sandbox.Sandbox
+	tmp     string // the blocks' private temporary directory
 
 	mu       sync.Mutex
 	srv      *server
@@ -308,7 +343,38 @@ func New(opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{py: py, site: opts.Site, preload: opts.Preload, env: env, mode: opts.Mode}, nil
+	if opts.Sandbox != sandbox.ModeOff && !py.ctypes && runtime.GOOS == "linux" {
+		// Without ctypes a block can neither isolate itself from the
+		// others nor keep what it starts from outliving it.
+		if opts.Sandbox == sandbox.ModeRequire {
+			return nil, fmt.Errorf("pyrun: %w: %s has no ctypes module", sandbox.ErrUnavailable, py.path)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "bp-python-*")
+	if err != nil {
+		return nil, fmt.Errorf("pyrun: temporary directory: %w", err)
+	}
+	sb, err := sandbox.New(policy(py, tmp, opts), opts.Sandbox)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("pyrun: %w", err)
+	}
+	return &Runner{
+		py: py, site: opts.Site, preload: opts.Preload, mode: opts.Mode,
+		env:     withTemp(env, tmp),
+		limits:  limitsOf(opts),
+		sandbox: sb,
+		tmp:     tmp,
+	}, nil
+}
+
+// Sandbox reports how the runner's Python processes are confined.
+func (r *Runner) Sandbox() sandbox.Status {
+	st := r.sandbox.Status()
+	if st.Confined() && !r.py.ctypes && runtime.GOOS == "linux" {
+		st.Reason = r.py.path + " has no ctypes module: blocks are not isolated from each other, and what they start may outlive them"
+	}
+	return st
 }
 
 // Python returns the resolved interpreter path.
@@ -340,7 +406,8 @@ func (r *Runner) Close() error {
 	if srv != nil {
 		srv.close()
 	}
-	return nil
+	r.sandbox.Close() // Pdeathsig: fresh blocks still running die with it
+	return os.RemoveAll(r.tmp)
 }
 
 // Run runs one block. It returns (resp, nil) when the block's code ran, even
@@ -356,10 +423,13 @@ func (r *Runner) Run(ctx context.Context, req *Request, h Handler) (*Response, e
 	return resp, err
 }
 
-// hint is a line on what may have caused a block's exception, or "": an
-// import that fails where the interpreter's .pth files would have run code
+// hint is a line on what may have caused a block's exception, or "": its
+// memory limit, for a MemoryError; for an import that fails where the interpreter's .pth files would have run code
 // that -S skipped (an editable install's import hook, say).
 func (r *Runner) hint(e *ScriptError) string {
+	if e.Type == "MemoryError" && r.limits.Data > 0 {
+		return "a block may hold " + formatBytes(r.limits.Data) + " of memory (--python-memory)"
+	}
 	if r.site || len(r.py.pthCode) == 0 || (e.Type != "ModuleNotFoundError" && e.Type != "ImportError") {
 		return ""
 	}
@@ -427,7 +497,7 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 	srv := r.srv
 	if srv == nil || srv.isDead() {
 		var err error
-		srv, err = startServer(r.argv("serve"), r.env)
+		srv, err = startServer(r.argv("serve"), r.env, r.sandbox)
 		if err != nil {
 			r.failed(err)
 			r.mu.Unlock()
@@ -513,10 +583,15 @@ type interpreter struct {
 	// and prefixes), as JSON for the harness, which runs under -S: the
 	// blocks see the same sys.path, but no .pth file's code runs in the
 	// fork server (it would weigh on every fork).
-	site string
+	site json.RawMessage
 	// pthCode are the .pth files in its site directories that run code
 	// (an "import" line), which -S skips.
 	pthCode []string
+	// roots are the trees it reads: its prefixes and sys.path.
+	roots []string
+	// ctypes says whether it has the ctypes module, which the harness
+	// needs to confine each block.
+	ctypes bool
 }
 
 // resolved caches interpreter resolution by command and environment.
@@ -538,11 +613,18 @@ for d in site.getsitepackages():
                     pth.append(n)
         except OSError:
             pass
+try:
+    import _ctypes
+    has_ctypes = True
+except ImportError:
+    has_ctypes = False
 sys.stdout.write(json.dumps({
     "executable": sys.executable or "",
     "version": "%d.%d" % sys.version_info[:2],
     "site": {"path": [p for p in sys.path if p], "prefix": sys.prefix, "exec_prefix": sys.exec_prefix},
+    "roots": [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix],
     "pth_code": pth,
+    "ctypes": has_ctypes,
 }))`
 
 func resolve(python string, env []string) (interpreter, error) {
@@ -571,7 +653,9 @@ func resolve(python string, env []string) (interpreter, error) {
 		Executable string          `json:"executable"`
 		Version    string          `json:"version"`
 		Site       json.RawMessage `json:"site"`
+		Roots      []string        `json:"roots"`
 		PthCode    []string        `json:"pth_code"`
+		Ctypes     bool            `json:"ctypes"`
 	}
 	if err := json.Unmarshal(out, &answer); err != nil || len(answer.Site) == 0 {
 		return interpreter{}, fmt.Errorf("pyrun: unexpected answer from %s: %q", lp, out)
@@ -580,7 +664,14 @@ func resolve(python string, env []string) (interpreter, error) {
 	if _, err := fmt.Sscanf(answer.Version, "%d.%d", &major, &minor); err != nil || major < 3 || (major == 3 && minor < 8) {
 		return interpreter{}, fmt.Errorf("pyrun: %s is Python %s; 3.8 or later is needed", lp, answer.Version)
 	}
-	in := interpreter{path: answer.Executable, version: answer.Version, site: string(answer.Site), pthCode: answer.PthCode}
+	var site struct {
+		Path []string `json:"path"`
+	}
+	_ = json.Unmarshal(answer.Site, &site)
+	in := interpreter{
+		path: answer.Executable, version: answer.Version, site: answer.Site, pthCode: answer.PthCode,
+		roots: append(answer.Roots, site.Path...), ctypes: answer.Ctypes,
+	}
 	if in.path == "" {
 		in.path = lp
 	}
@@ -602,25 +693,53 @@ func CheckModules(names []string) error {
 	return nil
 }
 
-// argv is the command line of the harness in mode ("serve" or "child").
+// argv is the command line of the harness in mode ("serve" or "child"):
+// its configuration, which holds no secret, is its last argument.
 func (r *Runner) argv(mode string) []string {
-	argv := []string{r.py.path, "-I", "-S", "-c", harnessSource, mode, r.py.site}
-	if r.site {
-		argv = []string{r.py.path, "-I", "-c", harnessSource, mode, ""}
-	}
+	config := harnessConfig{Site: r.py.site, Limits: r.limits}
 	if mode == "serve" {
-		argv = append(argv, strings.Join(r.preload, ","))
+		config.Preload = r.preload
 	}
-	return argv
+	flags := []string{"-I", "-S"}
+	if r.site {
+		flags, config.Site = []string{"-I"}, nil
+	}
+	b, _ := json.Marshal(&config)
+	return append(append([]string{r.py.path}, flags...), "-c", harnessSource, mode, string(b))
 }
 
-// buildEnv is base plus extra, without bp's own credentials: the vault's
-// key variables and the server's token never reach a block's code.
+// harnessConfig is the harness's last argument.
+type harnessConfig struct {
+	Site    json.RawMessage `json:"site,omitempty"`
+	Preload []string        `json:"preload,omitempty"`
+	Limits  limits          `json:"limits"`
+}
+
+// limits are a block's resource limits (0: none).
+type limits struct {
+	Data   int64 `json:"data"`   // RLIMIT_DATA, bytes
+	NoFile int   `json:"nofile"` // RLIMIT_NOFILE
+}
+
+func limitsOf(opts Options) limits {
+	l := limits{Data: opts.Memory, NoFile: opts.OpenFiles}
+	if l.Data == 0 {
+		l.Data = DefaultMemory
+	}
+	if l.NoFile == 0 {
+		l.NoFile = DefaultOpenFiles
+	}
+	return limits{Data: max(l.Data, 0), NoFile: max(l.NoFile, 0)}
+}
+
+// buildEnv is base plus extra, without bp's own variables (BP_*): the
+// vault's key and passphrase, the server's token, and where bp keeps its
+// files never reach a block's code.
 func buildEnv(base, extra []string) []string {
-	env := make([]string, 0, len(base)+len(extra))
+	env := make([]string, 0, len(base)+len(extra)+3)
 	for _, list := range [][]string{base, extra} {
 		for _, kv := range list {
-			if isCredential(kv) {
+			if strings.HasPrefix(kv, "BP_") {
 				continue
 			}
 			env = append(env, kv)
@@ -629,6 +748,27 @@ func buildEnv(base, extra []string) []string {
 	return env
 }
 
-func isCredential(kv string) bool {
-	return strings.HasPrefix(kv, "BP_VAULT") || strings.HasPrefix(kv, "BP_SERVER_TOKEN=")
+// withTemp points env's temporary directory variables at dir.
+func withTemp(env []string, dir string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if name != "TMPDIR" && name != "TMP" && name != "TEMP" {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "TMPDIR="+dir, "TMP="+dir, "TEMP="+dir)
+}
+
+// formatBytes writes n as people write memory sizes: 256 MiB, 1 GiB.
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -231,10 +231,14 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 	for i, fd := range p.childEnd {
 		files[i] = uintptr(fd)
 	}
-	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
-		Env:   r.env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	var pid int
+	err = r.sandbox.Do(func() (err error) {
+		pid, err = syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+			Env:   r.env,
+			Files: files,
+			Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pyrun: starting %s: %w", argv[0], err)
@@ -265,7 +269,7 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 		select {
 		case <-waited:
 		default:
-			killGroup(pid)
+			killTree(pid)
 			<-waited
 		}
 	}
@@ -359,7 +363,7 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 			}
 		}
 		if reason != notStopped && !killed && pid != 0 {
-			killGroup(pid)
+			killTree(pid)
 			killed = true
 			s.closeReq()
 		}
@@ -463,7 +467,7 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 	}
 	s.p.closeAll()
 	if !exited && !exiting && pid != 0 {
-		killGroup(pid)
+		killTree(pid)
 	}
 
 	if s.gotDone {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bprun/bp/internal/sandbox"
 )
 
 // errServerLost means the fork server died (or could not fork) before the
@@ -47,7 +49,7 @@ type server struct {
 	children map[int]*child // running blocks by pid
 }
 
-func startServer(argv []string, env []string) (*server, error) {
+func startServer(argv []string, env []string, sb *sandbox.Sandbox) (*server, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pyrun: socketpair: %w", err)
@@ -79,8 +81,9 @@ func startServer(argv []string, env []string) (*server, error) {
 	cmd.ExtraFiles = []*os.File{pyEnd} // fd 3
 	cmd.Stderr = s.stderr
 	// Its own session: no terminal signals; blocks get their own groups.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	// It dies with the sandbox's thread, so with the runner or bp.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	if err := sb.Do(cmd.Start); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("pyrun: starting fork server: %w", err)
 	}

@@ -90,7 +90,7 @@ set_output({"path": [p for p in sys.path if p], "prefix": sys.prefix,
             "pth_code_ran": getattr(sys, "bp_pth_ran", False)})`
 	for _, site := range []bool{false, true} {
 		for _, m := range []Mode{ModeForkServer, ModeFresh} {
-			r, err := New(Options{Python: python, Mode: m, Site: site})
+			r, err := New(inTemp(Options{Python: python, Mode: m, Site: site}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +190,7 @@ assert "def getLogger" in inspect.getsource(logging)`})
 func TestImportErrorHintsAtPythonSite(t *testing.T) {
 	env := virtualenv(t) // its hook.pth runs code
 	for _, site := range []bool{false, true} {
-		r, err := New(Options{Python: env.python, Site: site})
+		r, err := New(inTemp(Options{Python: env.python, Site: site}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func TestImportErrorHintsAtPythonSite(t *testing.T) {
 // fails every block with ErrPreload, at once, rather than falling back to
 // fresh processes.
 func TestPreload(t *testing.T) {
-	r, err := New(Options{Preload: []string{"decimal", "xml.dom.minidom"}})
+	r, err := New(inTemp(Options{Preload: []string{"decimal", "xml.dom.minidom"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ set_output(["decimal" in sys.modules, "xml.dom.minidom" in sys.modules])`})
 		t.Fatalf("preloaded: %v", resp.Value)
 	}
 
-	r2, err := New(Options{Preload: []string{"json", "no_such_module_bp"}})
+	r2, err := New(inTemp(Options{Preload: []string{"json", "no_such_module_bp"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestPreloadedModuleKeepsItsFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(env.site, "fdmod.pth"), []byte(dir+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Options{Python: env.python, Preload: []string{"fdmod"}})
+	r, err := New(inTemp(Options{Python: env.python, Preload: []string{"fdmod"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
