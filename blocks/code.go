@@ -41,7 +41,11 @@ func NewCode(opts Options) *Code {
 	if opts.PythonFresh {
 		mode = pyrun.ModeFresh
 	}
-	return &Code{opts: pyrun.Options{Python: opts.Python, Mode: mode, Site: opts.PythonSite, Preload: opts.PythonPreload}}
+	return &Code{opts: pyrun.Options{
+		Python: opts.Python, Mode: mode, Site: opts.PythonSite, Preload: opts.PythonPreload,
+		Sandbox: opts.PythonSandbox, AllowRead: opts.PythonAllowRead, AllowWrite: opts.PythonAllowWrite,
+		Deny: opts.PythonDeny, Memory: opts.PythonMemory,
+	}}
 }
 
 func (*Code) Spec() *engine.TypeSpec { return codeSpec }
@@ -80,6 +84,9 @@ func (t *Code) Run(ctx context.Context, c *engine.Call) engine.Result {
 	py, err := t.python()
 	if err != nil {
 		return engine.Failure(fmt.Errorf("python: %w", err))
+	}
+	if st := py.Sandbox(); st.Reason != "" {
+		c.WarnOnce("code blocks are not fully sandboxed: " + st.Reason)
 	}
 	secrets, err := c.Secrets()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bprun/bp/engine"
 	"github.com/bprun/bp/internal/pyrun"
+	"github.com/bprun/bp/internal/sandbox"
 )
 
 // Registry maps block type names to implementations. It satisfies
@@ -103,6 +104,20 @@ type Options struct {
 	// PythonPreload are modules the fork server imports once, so that
 	// every code block has them without paying for the import.
 	PythonPreload []string
+	// PythonSandbox is how far code blocks must be confined: auto (as far
+	// as the system allows, warning about the rest), require (no code
+	// block runs unconfined), off.
+	PythonSandbox sandbox.Mode
+	// PythonAllowRead and PythonAllowWrite are trees code blocks may read,
+	// or read and write, besides the system's, the interpreter's and a
+	// private temporary directory: the blueprints' folder, data.
+	PythonAllowRead, PythonAllowWrite []string
+	// PythonDeny are what code blocks may not reach even beneath the trees
+	// they may: bp's vault, key files, history and configuration.
+	PythonDeny []string
+	// PythonMemory bounds each code block's memory in bytes; 0 is
+	// pyrun.DefaultMemory, negative no bound.
+	PythonMemory int64
 	// HTTP configures the httprequest block.
 	HTTP HTTPOptions
 }

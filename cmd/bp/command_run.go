@@ -81,7 +81,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			reg := blocks.Default(flags.blockOptions())
+			reg := blocks.Default(flags.blockOptions(blueprintFolder(args[0])))
 			defer reg.Close()
 
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

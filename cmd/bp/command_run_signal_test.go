@@ -16,8 +16,9 @@ import (
 // Python block and its own child sleep: bp exits 130, kills them, and keeps
 // the partial log and the run's record.
 func TestInterruptCancelsCleanly(t *testing.T) {
-	env := newBPEnv(t)
-	pidFile := filepath.Join(env.home, "grandchild.pid")
+	scratch := t.TempDir()
+	env := newBPEnv(t).with("BP_PYTHON_ALLOW_WRITE=" + scratch)
+	pidFile := filepath.Join(scratch, "grandchild.pid")
 	path := env.write("slow.bp.yaml", `
 blocks:
   start: {type: apitrigger, outs: {trigger: [quick, slow]}}

@@ -124,7 +124,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err != nil {
 				return withCode(exitVault, err)
 			}
-			reg := blocks.Default(flags.blockOptions())
+			reg := blocks.Default(flags.blockOptions(dir))
 			defer reg.Close()
 			lib := runner.NewLibrary(set, reg)
 			srv := server.New(server.Options{

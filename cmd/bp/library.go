@@ -31,6 +31,7 @@ type runFlags struct {
 	noHistory   bool
 	maxParallel int
 	timeout     time.Duration
+	sandbox     sandboxFlags
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -39,6 +40,10 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.pythonMode, "python-mode", "", "how code blocks start: fork (a fresh child of a warm fork server, default) or fresh (a new python -I per block); default $BP_PYTHON_MODE")
 	cmd.Flags().BoolVar(&f.pythonSite, "python-site", false, "run the site module's .pth files in code blocks' Python (for an editable install's import hook; slower forks); default $BP_PYTHON_SITE=1")
 	cmd.Flags().StringSliceVar(&f.preload, "python-preload", nil, "modules the Python fork server imports once, so that every code block has them without paying for the import (e.g. pandas,requests; fork mode only); default $BP_PYTHON_PRELOAD")
+	cmd.Flags().StringVar(&f.sandbox.mode, "python-sandbox", "", "how far code blocks must be confined: auto (as far as the system allows, with a warning about the rest), require (refuse to run them unconfined) or off; default $BP_PYTHON_SANDBOX, else auto")
+	cmd.Flags().StringSliceVar(&f.sandbox.allowRead, "python-allow-read", nil, "more files and trees code blocks may read (besides the system's, the interpreter's and the blueprints' folder); default $BP_PYTHON_ALLOW_READ, a path list")
+	cmd.Flags().StringSliceVar(&f.sandbox.allowWrite, "python-allow-write", nil, "files and trees code blocks may write (besides their own temporary directory); default $BP_PYTHON_ALLOW_WRITE, a path list")
+	cmd.Flags().StringVar(&f.sandbox.memory, "python-memory", "", "memory each code block may hold (heap, mappings, thread stacks), e.g. 512MiB; 0 for no bound; default $BP_PYTHON_MEMORY, else 1GiB")
 	cmd.Flags().StringVar(&f.history, "history", "", "run history file (default $BP_HISTORY, else $XDG_DATA_HOME/bp/history.db)")
 	cmd.Flags().BoolVar(&f.noHistory, "no-history", false, "do not record the run in the history")
 	cmd.Flags().IntVar(&f.maxParallel, "max-parallel", engine.DefaultMaxParallel, "blocks that may run at once")
@@ -46,7 +51,8 @@ func (f *runFlags) register(cmd *cobra.Command) {
 }
 
 // blockOptions are the block types' settings from flags and environment.
-func (f *runFlags) blockOptions() blocks.Options {
+// Code blocks may read the trees in readable (the blueprints' folder).
+func (f *runFlags) blockOptions(readable ...string) blocks.Options {
 	python := f.python
 	if python == "" {
 		python = os.Getenv("BP_PYTHON")
@@ -66,7 +72,16 @@ func (f *runFlags) blockOptions() blocks.Options {
 			preload = append(preload, m)
 		}
 	}
-	return blocks.Options{Python: python, PythonFresh: mode == "fresh", PythonSite: site, PythonPreload: preload}
+	sandboxMode, _ := f.sandboxMode() // checkPython reports errors
+	memory, _ := f.pythonMemory()     // checkPython reports errors
+	return blocks.Options{
+		Python: python, PythonFresh: mode == "fresh", PythonSite: site, PythonPreload: preload,
+		PythonSandbox:    sandboxMode,
+		PythonAllowRead:  append(readable, allowed(f.sandbox.allowRead, "BP_PYTHON_ALLOW_READ")...),
+		PythonAllowWrite: allowed(f.sandbox.allowWrite, "BP_PYTHON_ALLOW_WRITE"),
+		PythonDeny:       f.protectedPaths(),
+		PythonMemory:     memory,
+	}
 }
 
 // checkPython refuses a mode that is neither fork nor fresh, and a preload
@@ -78,6 +93,12 @@ func (f *runFlags) checkPython() error {
 	}
 	if mode != "" && mode != "fork" && mode != "fresh" {
 		return withCode(exitUsage, fmt.Errorf("python mode must be fork or fresh, not %q", mode))
+	}
+	if _, err := f.sandboxMode(); err != nil {
+		return withCode(exitUsage, fmt.Errorf("--python-sandbox: %w", err))
+	}
+	if _, err := f.pythonMemory(); err != nil {
+		return withCode(exitUsage, fmt.Errorf("--python-memory: %w", err))
 	}
 	if err := f.blockOptions().Check(); err != nil {
 		return withCode(exitUsage, err)

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bprun/bp/internal/sandbox"
 )
 
 // Exit codes, per SPEC section 9.
@@ -62,6 +64,12 @@ and every output of a run is scrubbed of every secret, in its encodings too.`,
 var subcommands []func() *cobra.Command
 
 func main() {
+	// bp holds the vault's key and the server's token: no process of the
+	// same user (a code block, where the sandbox is missing) may read its
+	// memory or its environment.
+	if err := sandbox.ProtectSelf(); err != nil {
+		fmt.Fprintln(os.Stderr, "bp: warning: cannot protect the process's memory:", err)
+	}
 	os.Exit(execute(os.Args[1:]))
 }
 
