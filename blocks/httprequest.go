@@ -56,6 +56,11 @@ type HTTPOptions struct {
 	MaxRetryWait time.Duration
 	// UserAgent is sent unless a block sets its own; default "bp".
 	UserAgent string
+	// WrapTransport, when set, wraps the transport of every request (the
+	// default one and the insecureSkipVerify one alike), under the
+	// redirects and retries: bp test --record sees each exchange on the
+	// wire with it.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // HTTPRequest is the httprequest block type. It holds one resty client
@@ -128,7 +133,14 @@ func NewHTTPRequest(opts HTTPOptions) *HTTPRequest {
 	if opts.Transport == nil {
 		opts.Transport = newHTTPTransport(opts)
 	}
-	return &HTTPRequest{opts: opts, client: newRestyClient(opts.Transport, opts.UserAgent)}
+	return &HTTPRequest{opts: opts, client: newRestyClient(opts.wrap(opts.Transport), opts.UserAgent)}
+}
+
+func (o HTTPOptions) wrap(rt http.RoundTripper) http.RoundTripper {
+	if o.WrapTransport == nil {
+		return rt
+	}
+	return o.WrapTransport(rt)
 }
 
 func newHTTPTransport(opts HTTPOptions) *http.Transport {
@@ -171,7 +183,7 @@ func (h *HTTPRequest) insecureClient() (*resty.Client, error) {
 			tr.TLSClientConfig = &tls.Config{}
 		}
 		tr.TLSClientConfig.InsecureSkipVerify = true
-		h.insecure = newRestyClient(tr, h.opts.UserAgent)
+		h.insecure = newRestyClient(h.opts.wrap(tr), h.opts.UserAgent)
 	})
 	return h.insecure, h.insecureErr
 }

@@ -784,3 +784,40 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// countingTransport counts the requests that go through it.
+type countingTransport struct {
+	base http.RoundTripper
+	n    *atomic.Int32
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+// TestHTTPWrapTransport sees every request on the wire, redirects and
+// insecureSkipVerify blocks included.
+func TestHTTPWrapTransport(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "secure") }))
+	defer tlsSrv.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hop" {
+			http.Redirect(w, r, "/end", http.StatusFound)
+			return
+		}
+		fmt.Fprint(w, "plain")
+	}))
+	defer srv.Close()
+	var n atomic.Int32
+	env := newHTTPEnv(t, blocks.HTTPOptions{WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt, &n} }})
+	for _, fields := range []hf{{"url": srv.URL + "/hop"}, {"url": tlsSrv.URL, "insecureSkipVerify": true}} {
+		res, _ := env.run(t, httpBP(fields, []string{"success>ret"}, httpRet("@{result.body}")), engine.RunOptions{})
+		if res.Return != "plain" && res.Return != "secure" {
+			t.Fatalf("%v: %v (%v)", fields, res.Return, res.Err)
+		}
+	}
+	if n.Load() != 3 {
+		t.Errorf("the wrapper saw %d requests, want 3 (a redirect's two and the insecure one)", n.Load())
+	}
+}

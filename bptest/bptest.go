@@ -38,6 +38,15 @@ type Options struct {
 	Sink func(name string) engine.Sink
 	// OnResult, when set, is called as each case ends (for progress).
 	OnResult func(CaseResult)
+	// Record runs each case once against the live endpoints and rewrites
+	// its case.yaml's http: section with what went over the wire (see
+	// Recording), then replays it and writes its golden file. RunCases
+	// only.
+	Record bool
+	// LiveSecrets are the values a recording sends for the case's vault
+	// names (the real vault); nil, or a name it lacks, sends the case's
+	// fake value. They are written back as @{vault.NAME}, never as values.
+	LiveSecrets engine.SecretSource
 	// Types are the caller's block types (custom ones, or replacements
 	// for bp's), registered for every case after bp's own. The caller
 	// owns them and closes them. A type that does its own HTTP is not
@@ -60,6 +69,8 @@ type CaseResult struct {
 	Passed bool
 	// Updated: golden.json was (re)written.
 	Updated bool
+	// Recorded: case.yaml's exchanges were recorded (Options.Record).
+	Recorded bool
 	// Diff is a unified diff from golden.json to the run's summary; ""
 	// when they are equal.
 	Diff string
@@ -78,6 +89,9 @@ func RunCases(ctx context.Context, path string, opts Options) ([]CaseResult, err
 	if err != nil {
 		return nil, err
 	}
+	if opts.Record {
+		opts.Update = true // the golden file of the recorded case
+	}
 	s := newSuite(opts)
 	defer s.close()
 	var out []CaseResult
@@ -95,7 +109,19 @@ func RunCases(ctx context.Context, path string, opts Options) ([]CaseResult, err
 		if opts.Sink != nil {
 			sink = opts.Sink(c.name)
 		}
-		res := s.run(ctx, c, sink)
+		var res CaseResult
+		if opts.Record {
+			start := time.Now()
+			if err := s.record(ctx, c, sink); err != nil {
+				res = CaseResult{Name: c.name, Dir: c.dir, Err: err, Duration: time.Since(start)}
+			} else {
+				res = s.run(ctx, c, nil)
+				res.Recorded = true
+				res.Duration = time.Since(start)
+			}
+		} else {
+			res = s.run(ctx, c, sink)
+		}
 		if opts.OnResult != nil {
 			opts.OnResult(res)
 		}
@@ -214,16 +240,9 @@ func (s *suite) run(ctx context.Context, c *testCase, sink engine.Sink) (res Cas
 	if err != nil {
 		return fail(err)
 	}
-	key := spec.blueprint
-	if key == "" {
-		bps, err := blueprints.LoadFile(c.blueprint)
-		if err != nil {
-			return fail(err)
-		}
-		if len(bps) != 1 {
-			return fail(fmt.Errorf("%s holds %d blueprints: name one with blueprint: in %s", c.blueprint, len(bps), c.casePath()))
-		}
-		key = bps[0].Key
+	key, err := spec.blueprintKey(c)
+	if err != nil {
+		return fail(err)
 	}
 
 	rp := newReplayer(spec.exchanges)

@@ -77,6 +77,27 @@
 // A name the case's vault lacks is an error of the case. \@{ is a literal
 // @{.
 //
+// # Recording
+//
+// With Options.Record (bp test -record), each case runs once against the
+// live endpoints, through the real HTTP block (the same client and limits
+// as bp run), and what went over the wire replaces its case.yaml's http:
+// section (the rest of the file, comments included, stays). The live run
+// sends Options.LiveSecrets' values for the case's vault names (the real
+// vault), else the case's fake ones; either way each is written back as a
+// template, never as a value: raw as @{vault.NAME}, URL-escaped as
+// @{urlQuery(vault.NAME)}, base64 as @{toBase64(vault.NAME)}, inside a
+// base64 token (a Basic header) as @{toBase64("alice:" + vault.NAME)},
+// and value by value in a JSON body. A value a block masked (a login's
+// token) is written as a placeholder, bptest-masked-N, wherever it went;
+// replayed, the block masks the placeholder as it masked the token. A
+// literal @{ is written \@{. Volatile response headers (Date, request ids,
+// Set-Cookie) are left out; JSON bodies (by Content-Type) are written as
+// JSON, others as text. A recording that would still hold a secret or a
+// masked value, in any form the scrubber knows, is refused and nothing is
+// written. The case is then replayed offline and its golden file written
+// from the replay, so that a recorded case passes as it is written.
+//
 // # golden.json
 //
 // The run summary is built from the run's events, as the runner's

@@ -70,6 +70,11 @@ type Request struct {
 	// its own output streams with the same secrets. Else the run makes
 	// its own.
 	Scrubber *scrub.Scrubber
+	// OnSecret, when set, is given each value the run masks (the vault's
+	// it reads, then those blocks register with mask), once the scrubber
+	// knows it: for a caller that must keep them out of files of its own
+	// (bp test --record). It must not show them.
+	OnSecret func(value string)
 }
 
 // Result is a finished run, scrubbed: nothing in it holds a secret.
@@ -152,14 +157,19 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		sink.sinks = append(sink.sinks, rec)
 	}
 	opts := engine.RunOptions{
-		RunID:       runID,
-		Payload:     req.Payload,
-		Context:     req.Context,
-		State:       req.State,
-		Trigger:     req.Trigger,
-		Sink:        sink,
-		Secrets:     secrets,
-		OnSecret:    func(v string) { s.Add(v) },
+		RunID:   runID,
+		Payload: req.Payload,
+		Context: req.Context,
+		State:   req.State,
+		Trigger: req.Trigger,
+		Sink:    sink,
+		Secrets: secrets,
+		OnSecret: func(v string) {
+			s.Add(v)
+			if req.OnSecret != nil {
+				req.OnSecret(v)
+			}
+		},
 		MaxParallel: firstNonZero(req.MaxParallel, r.opts.MaxParallel),
 		Timeout:     firstNonZeroDuration(req.Timeout, r.opts.Timeout),
 		Library:     r.opts.Library,

@@ -18,20 +18,23 @@ import (
 	"github.com/bprun/bp/bptest"
 	"github.com/bprun/bp/engine"
 	"github.com/bprun/bp/runner"
+	"github.com/bprun/bp/vault"
 )
 
 func init() { subcommands = append(subcommands, newTestCmd) }
 
 func newTestCmd() *cobra.Command {
 	var (
-		update  bool
-		verbose bool
-		asJSON  bool
-		runRE   string
-		python  string
+		update    bool
+		record    bool
+		verbose   bool
+		asJSON    bool
+		runRE     string
+		python    string
+		vaultPath string
 	)
 	cmd := &cobra.Command{
-		Use:   "test [PATH...] [-update] [-run REGEX] [-v | -json]",
+		Use:   "test [PATH...] [-update | -record] [-run REGEX] [-v | -json]",
 		Short: "Run the golden-file tests of blueprints, offline",
 		Long: `Run the golden-file test cases of blueprints and compare each run with its
 golden file. A case sits beside its blueprint: for NAME.bp.yaml,
@@ -50,6 +53,16 @@ case, and -update refuses to write one; -update over a golden file that
 held one rewrites it and fails the case, naming the secret (version
 control may keep the old file).
 
+-record (or --record) runs each case once against the live endpoints,
+through the real HTTP block, and writes what went over the wire into its
+case.yaml (the http: section; the rest of the file stays): the values of
+the case's vault as @{vault.NAME} templates, values a block masked as
+placeholders, Date and request-id headers left out. The live run sends the
+real vault's values for the case's secrets (the vault bp run uses, or
+--vault), else the case's fake ones. A recording that would write a secret
+in a form bp cannot template is refused. The case is then replayed offline
+and its golden file written.
+
 -v shows each case's run log as it happens, like go test -v; -json writes
 test2json events instead (one JSON object a line: the PATH is the Package,
 each case a Test), for CI systems that show go test's cases.
@@ -59,6 +72,7 @@ Exit codes: 0 every case passed, 1 a case failed, 2 bad usage.`,
   bp test flows/weather.bp.yaml    # the cases of one blueprint
   bp test -run 'weather/.*error'   # cases whose name matches
   bp test -update ./flows          # rewrite the golden files
+  bp test -record -run '^weather$'  # record a case's exchanges, live
   bp test -v flows/weather.bp.yaml # watch each case's run
   bp test -json ./flows            # test2json events for CI`,
 		// Flags are parsed below, so that Go test's -update and -run,
@@ -98,11 +112,27 @@ Exit codes: 0 every case passed, 1 a case failed, 2 bad usage.`,
 			if asJSON {
 				rep = newJSONReport(cmd.OutOrStdout())
 			}
-			return runTests(ctx, rep, paths, bptest.Options{Update: update, Filter: filter, Python: python})
+			opts := bptest.Options{Update: update, Filter: filter, Python: python, Record: record}
+			if record {
+				// The live run sends the real vault's values, when it
+				// has them: the vault bp run would use.
+				f := runFlags{vaultPath: vaultPath}
+				v, err := f.openVaultForRun()
+				if err != nil {
+					return withCode(exitVault, err)
+				}
+				if v != nil {
+					defer v.Close()
+					opts.LiveSecrets = liveVault{v}
+				}
+			}
+			return runTests(ctx, rep, paths, opts)
 		},
 	}
 	cmd.Flags().BoolVar(&update, "update", false, "rewrite the golden files from the runs")
 	cmd.Flags().StringVar(&runRE, "run", "", "run only the cases whose name matches this regular expression")
+	cmd.Flags().BoolVar(&record, "record", false, "run each case once against the live endpoints and write its HTTP exchanges into its case.yaml (secrets as @{vault.NAME}), then its golden file")
+	cmd.Flags().StringVar(&vaultPath, "vault", "", "with --record: the vault whose values are sent for the case's secrets (default $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db, when it exists)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show each case's run log as it happens, like go test -v")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write test2json events, one JSON object a line, for CI systems")
 	cmd.Flags().StringVar(&python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
@@ -121,7 +151,7 @@ func doubleDash(args []string) []string {
 		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
 			name, _, _ := strings.Cut(a[1:], "=")
 			switch name {
-			case "update", "run", "python", "help", "json":
+			case "update", "run", "python", "help", "json", "record", "vault":
 				a = "-" + a
 			}
 		}
@@ -212,10 +242,7 @@ func (t *textReport) caseLog(string) engine.Sink {
 
 func (t *textReport) caseEnd(r bptest.CaseResult) {
 	d := r.Duration.Round(time.Millisecond).Seconds()
-	note := ""
-	if r.Updated {
-		note = " (golden file updated)"
-	}
+	note := caseNote(r)
 	if r.Passed {
 		fmt.Fprintf(t.w, "ok   %s (%.2fs)%s\n", r.Name, d, note)
 		return
@@ -228,6 +255,47 @@ func (t *textReport) end(path string, _ bool, _ time.Duration, summary string) {
 	if path == "" || summary != "" {
 		fmt.Fprintln(t.w, summary)
 	}
+}
+
+// caseNote says what a case changed on disk.
+func caseNote(r bptest.CaseResult) string {
+	switch {
+	case r.Recorded && r.Updated:
+		return " (exchanges recorded, golden file updated)"
+	case r.Recorded:
+		return " (exchanges recorded)"
+	case r.Updated:
+		return " (golden file updated)"
+	}
+	return ""
+}
+
+// liveVault is the vault as a recording reads it: a secret it lacks is
+// engine.ErrSecretNotFound, and the case's fake value is sent.
+type liveVault struct{ v *vault.Vault }
+
+func (l liveVault) Secret(ctx context.Context, name string) (string, error) {
+	b, err := l.v.Get(name)
+	if errors.Is(err, vault.ErrNotFound) {
+		return "", fmt.Errorf("%w: %w", engine.ErrSecretNotFound, err)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer clear(b)
+	return string(b), nil
+}
+
+func (l liveVault) SecretNames(ctx context.Context) ([]string, error) {
+	metas, err := l.v.List()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(metas))
+	for i, m := range metas {
+		names[i] = m.Name
+	}
+	return names, nil
 }
 
 // failureText is a failed case's problems and diff, indented.

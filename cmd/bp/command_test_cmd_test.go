@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -218,5 +221,53 @@ func TestCmdTestExamples(t *testing.T) {
 	r := env.run("", "test", dir)
 	if r.code != 0 || !strings.Contains(r.stdout, "ok   demo (") || strings.Contains(r.stdout, "FAIL") {
 		t.Fatalf("%v", r)
+	}
+}
+
+// TestCmdTestRecord records a case against a server on loopback, with the
+// real vault's value for the case's secret: the case is written with the
+// secret as a template, and replays offline.
+func TestCmdTestRecord(t *testing.T) {
+	const live, fake = "live-key-5e6f7a8b9c", "fake-key-1a2b3c4d"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+live {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"temp": 7}`)
+	}))
+	defer srv.Close()
+	env := newBPEnv(t)
+	if r := env.run("", "vault", "init"); r.code != 0 {
+		t.Fatalf("vault init: %v", r)
+	}
+	if r := env.run(live, "vault", "set", "API_KEY"); r.code != 0 {
+		t.Fatalf("vault set: %v", r)
+	}
+	env.write("flows/weather.bp.yaml", `vault: [API_KEY]
+blocks:
+  call: {type: httprequest, fields: {url: "`+srv.URL+`/weather", headers: {Authorization: "Bearer @{vault.API_KEY}"}}, outs: {success: done}}
+  done: {type: returnvalue, fields: {value: "@{result.body.temp}"}}
+`)
+	env.write("flows/testdata/weather/case.yaml", "vault: {API_KEY: "+fake+"}\n")
+
+	r := env.run("", "test", "-record", "-run", "^weather$", "flows")
+	if r.code != 0 || !strings.Contains(r.stdout, "ok   weather (") || !strings.Contains(r.stdout, "(exchanges recorded, golden file updated)") {
+		t.Fatalf("-record: %v", r)
+	}
+	caseText, err := os.ReadFile(filepath.Join(env.home, "flows/testdata/weather/case.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(caseText), `Authorization: "Bearer @{vault.API_KEY}"`) || strings.Contains(string(caseText), live) {
+		t.Fatalf("case.yaml:\n%s", caseText)
+	}
+	if strings.Contains(r.stdout+r.stderr, live) {
+		t.Fatalf("bp test -record printed the secret: %v", r)
+	}
+	srv.Close()
+	if r := env.run("", "test", "flows"); r.code != 0 || !strings.Contains(r.stdout, "1 passed, 0 failed") {
+		t.Fatalf("replay: %v", r)
 	}
 }
