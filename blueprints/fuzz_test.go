@@ -1,8 +1,10 @@
 package blueprints
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +22,14 @@ func FuzzParseNative(f *testing.F) {
 		"vault:\nenv: [X]\nblocks:\n  a:\n  b: !!str 1\n  ? c\n  : {type: x}\n",
 		"--- \nblocks: {}\n---\nblocks: []\n",
 		"blocks:\n  a: {type: x\n",
+		// Hostile shapes (cmd/bp's TestValidateHostileInputs has them at
+		// full size): merges of merges, nesting past the limit, control
+		// characters in names.
+		mergeBombSeed(20),
+		strings.Repeat("[", 200) + strings.Repeat("]", 200),
+		"blocks:\n  a:\n    fields:\n      v: " + strings.Repeat("- ", 200) + "x\n",
+		"blocks:\n  \"\\e[2J\\u202e\\u200d\": {type: nosuch}\n  \"\\xff\": {}\n",
+		"blocks: {a: {type: setstate, fields: {v: 'x: [y', w: \"#{\\\"[\"}}}, b: |\n  [[[[\n  {{\n}\n",
 	} {
 		f.Add(s)
 	}
@@ -43,6 +53,15 @@ func FuzzParseNative(f *testing.F) {
 			}
 		}
 	})
+}
+
+func mergeBombSeed(depth int) string {
+	var b strings.Builder
+	b.WriteString("blocks:\n  a:\n    fields:\n      value:\n        x0: &x0 {k: 1}\n")
+	for i := 1; i <= depth; i++ {
+		fmt.Fprintf(&b, "        x%d: &x%d {<<: [*x%d, *x%d], k: [*x%d, *x%d]}\n", i, i, i-1, i-1, i-1, i-1)
+	}
+	return b.String()
 }
 
 func FuzzParseWriter(f *testing.F) {

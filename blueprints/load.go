@@ -3,6 +3,7 @@ package blueprints
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -23,19 +24,22 @@ import (
 // fixtures, tools and other people's files, not blueprints to serve.
 //
 // Load fails only when path cannot be read at all. A file that cannot be
-// parsed is recorded in Set.Errors under the key it would have had, so the
-// other blueprints still load and the broken one is reported when it is
-// asked for.
-func Load(path string) (*Set, error) {
+// parsed, or is over the default Limits, is recorded in Set.Errors under
+// the key it would have had, so the other blueprints still load and the
+// broken one is reported when it is asked for.
+func Load(path string) (*Set, error) { return Limits{}.Load(path) }
+
+// Load is the package's Load within these limits.
+func (lim Limits) Load(path string) (*Set, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("load blueprints: %w", err)
 	}
 	if !fi.IsDir() {
-		bps, err := LoadFile(path)
+		bps, err := lim.LoadFile(path)
 		return fileSet(path, bps, err), nil
 	}
-	l := &loader{fsys: os.DirFS(path), display: func(rel string) string {
+	l := &loader{lim: lim, fsys: os.DirFS(path), display: func(rel string) string {
 		if rel == "." {
 			return filepath.Clean(path)
 		}
@@ -47,18 +51,21 @@ func Load(path string) (*Set, error) {
 // LoadFS is Load for a file system, such as an embed.FS of example
 // blueprints. dir is a slash-separated path in fsys ("." for its root);
 // sources and positions name files by their path in fsys.
-func LoadFS(fsys fs.FS, dir string) (*Set, error) {
-	l := &loader{fsys: fsys, display: func(rel string) string { return rel }}
+func LoadFS(fsys fs.FS, dir string) (*Set, error) { return Limits{}.LoadFS(fsys, dir) }
+
+// LoadFS is the package's LoadFS within these limits.
+func (lim Limits) LoadFS(fsys fs.FS, dir string) (*Set, error) {
+	l := &loader{lim: lim, fsys: fsys, display: func(rel string) string { return rel }}
 	fi, err := fs.Stat(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("load blueprints: %w", err)
 	}
 	if !fi.IsDir() {
-		data, err := fs.ReadFile(fsys, dir)
+		data, err := lim.readFile(fsys, dir, dir)
 		if err != nil {
 			return fileSet(dir, nil, err), nil
 		}
-		bps, err := parseFile(dir, data)
+		bps, err := lim.parseFile(dir, data)
 		return fileSet(dir, bps, err), nil
 	}
 	return l.load(dir)
@@ -69,22 +76,57 @@ func LoadFS(fsys fs.FS, dir string) (*Set, error) {
 // purpose) or Writer (.jsonl). A native file gives one blueprint. A Writer
 // file gives its blueprints, and may give an error along with them (see
 // ParseWriter).
-func LoadFile(path string) ([]*engine.Blueprint, error) {
-	data, err := os.ReadFile(path)
+func LoadFile(path string) ([]*engine.Blueprint, error) { return Limits{}.LoadFile(path) }
+
+// LoadFile is the package's LoadFile within these limits.
+func (lim Limits) LoadFile(path string) ([]*engine.Blueprint, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load blueprint: %w", err)
 	}
-	return parseFile(path, data)
+	defer f.Close()
+	data, err := lim.read(f, path)
+	if err != nil {
+		return nil, err
+	}
+	return lim.parseFile(path, data)
+}
+
+// readFile reads a file of fsys, refusing one over MaxFileBytes before
+// reading it (and one that grows past it while it is read). name is what
+// errors call it.
+func (lim Limits) readFile(fsys fs.FS, p, name string) ([]byte, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("load blueprint: %w", err)
+	}
+	defer f.Close()
+	return lim.read(f, name)
+}
+
+func (lim Limits) read(f fs.File, name string) ([]byte, error) {
+	limit := lim.maxFileBytes()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, tooLarge(name, fi.Size(), limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("load blueprint: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, tooLarge(name, int64(len(data)), limit)
+	}
+	return data, nil
 }
 
 // parseFile picks the loader by file name.
-func parseFile(name string, data []byte) ([]*engine.Blueprint, error) {
+func (lim Limits) parseFile(name string, data []byte) ([]*engine.Blueprint, error) {
 	base := strings.ToLower(path.Base(toSlash(name)))
 	switch {
 	case strings.HasSuffix(base, writerSuffix):
-		return ParseWriter(name, data)
+		return lim.ParseWriter(name, data)
 	case hasAnySuffix(base, nativeSuffixes) || hasAnySuffix(base, plainSuffixes):
-		bp, err := ParseNative(name, data)
+		bp, err := lim.ParseNative(name, data)
 		if err != nil {
 			return nil, err
 		}
@@ -117,6 +159,7 @@ func fileSet(name string, bps []*engine.Blueprint, err error) *Set {
 
 // loader walks one directory tree.
 type loader struct {
+	lim     Limits
 	fsys    fs.FS
 	display func(rel string) string // the name users see for a path in fsys
 	bps     []*engine.Blueprint
@@ -178,12 +221,12 @@ func skipDir(name string) bool {
 
 func (l *loader) native(p string) {
 	name := l.display(p)
-	data, err := fs.ReadFile(l.fsys, p)
+	data, err := l.lim.readFile(l.fsys, p, name)
 	if err != nil {
 		l.errs = append(l.errs, &FileError{Path: name, Key: NativeKey(name), Err: err})
 		return
 	}
-	bp, err := ParseNative(name, data)
+	bp, err := l.lim.ParseNative(name, data)
 	if err != nil {
 		l.errs = append(l.errs, &FileError{Path: name, Key: NativeKey(name), Err: err})
 		return
@@ -198,12 +241,15 @@ func (l *loader) writerFolder(files []string) {
 	var parsed []*writerFile
 	for _, p := range files {
 		name := l.display(p)
-		data, err := fs.ReadFile(l.fsys, p)
-		if err != nil {
-			l.errs = append(l.errs, &FileError{Path: name, Err: err})
-			continue
+		data, err := l.lim.readFile(l.fsys, p, name)
+		if err == nil {
+			var wf *writerFile
+			if wf, err = l.lim.parseWriterFile(name, data); err == nil {
+				parsed = append(parsed, wf)
+				continue
+			}
 		}
-		parsed = append(parsed, parseWriterFile(name, data))
+		l.errs = append(l.errs, &FileError{Path: name, Err: err})
 	}
 	bps, err := assembleWriter(parsed)
 	l.bps = append(l.bps, bps...)

@@ -5,14 +5,17 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+	goccyyaml "github.com/goccy/go-yaml"
+	goccy "github.com/goccy/go-yaml/parser"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/bprun/bp/engine"
 )
@@ -100,54 +103,62 @@ var (
 	blockKeys = []string{"type", "alias", "description", "fields", "outs"}
 )
 
-// ParseNative reads one native blueprint. name is the file name, used for
-// positions and for the default key. Problems the blueprint can carry
-// (unknown keys, wrong kinds of values, duplicate block ids) are in its
-// LoadErrors; only a file that is not YAML at all gives an error, a
-// *SyntaxError that says where.
-func ParseNative(name string, data []byte) (bp *engine.Blueprint, err error) {
-	f, err := parseYAML(name, bytes.TrimPrefix(data, utf8BOM))
+// ParseNative reads one native blueprint within the default Limits. name is
+// the file name, used for positions and for the default key. Problems the
+// blueprint can carry (unknown keys, wrong kinds of values, duplicate block
+// ids) are in its LoadErrors; only a file that is not YAML at all gives an
+// error, a *SyntaxError that says where, and a file over the Limits a
+// *LimitError.
+func ParseNative(name string, data []byte) (*engine.Blueprint, error) {
+	return Limits{}.ParseNative(name, data)
+}
+
+// ParseNative is the package's ParseNative within these limits.
+func (l Limits) ParseNative(name string, data []byte) (*engine.Blueprint, error) {
+	if int64(len(data)) > l.maxFileBytes() {
+		return nil, tooLarge(name, int64(len(data)), l.maxFileBytes())
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	values, err := checkShape(name, data)
 	if err != nil {
 		return nil, err
 	}
-	bp = &engine.Blueprint{Key: NativeKey(name), Format: engine.FormatNative, Source: name}
-	var body ast.Node
-	var docs []*ast.DocumentNode
-	for _, doc := range f.Docs {
-		if doc != nil && doc.Body != nil {
-			docs = append(docs, doc)
-		}
+	body, second, err := parseYAML(name, data)
+	if err != nil {
+		return nil, diagnose(name, data, values, err)
 	}
-	if len(docs) > 0 {
-		body = docs[0].Body
-	}
-	d := newYAMLDoc(name, body)
-	if len(docs) > 1 {
-		d.problem(d.pos(docs[1].Body), "", "", "a blueprint file holds one YAML document; the documents after the first are ignored")
+	return buildNative(name, body, second), nil
+}
+
+// buildNative reads a blueprint from the body of a file's first document;
+// second is the second document's, if there is one.
+func buildNative(name string, body, second *yaml.Node) *engine.Blueprint {
+	bp := &engine.Blueprint{Key: NativeKey(name), Format: engine.FormatNative, Source: name}
+	d := newYAMLDoc(name)
+	if second != nil {
+		d.problem(d.pos(second), "", "", "a blueprint file holds one YAML document; the documents after the first are ignored")
 	}
 	if body == nil {
 		d.problem(engine.Pos{File: name}, "", "", "the file is empty; a blueprint needs at least blocks:")
 		bp.LoadErrors = d.problems
-		return bp, nil
+		return bp
 	}
 	top, ok := d.entries(body, "", "", func(e entry, first engine.Pos) {
-		d.problem(e.keyAt, "", e.key, "duplicate key %q (first at line %d)", e.key, first.Line)
+		d.problem(e.keyAt, "", e.key, "duplicate key %s (first at line %d)", engine.Quote(e.key), first.Line)
 	})
 	if !ok {
-		if r := d.resolve(body, "", ""); r != nil {
-			d.problem(d.pos(body), "", "", "a blueprint must be a mapping with key, description and blocks, found %s", describe(r))
-		}
+		d.problem(d.pos(body), "", "", "a blueprint must be a mapping with key, description and blocks, found %s", describe(d.resolve(body)))
 		bp.LoadErrors = d.problems
-		return bp, nil
+		return bp
 	}
 	hasBlocks := false
 	for _, e := range top {
 		switch e.key {
 		case "key":
-			if s, ok := d.scalarText(e.value, "", e.key); ok && s != "" {
+			if s, ok := d.scalarText(e.value); ok && s != "" && !isNull(d.resolve(e.value)) {
 				bp.Key = s
 			} else {
-				d.problem(d.pos(e.value), "", e.key, "the key must be a non-empty string, found %s", describe(d.resolve(e.value, "", e.key)))
+				d.problem(d.pos(e.value), "", e.key, "the key must be a non-empty string, found %s", describe(d.resolve(e.value)))
 			}
 		case "description":
 			bp.Description = d.text(e.value, "", e.key)
@@ -159,7 +170,7 @@ func ParseNative(name string, data []byte) (bp *engine.Blueprint, err error) {
 			hasBlocks = true
 			bp.Blocks = d.blocks(e.value)
 		default:
-			d.problem(e.keyAt, "", "", "unknown key %q (a blueprint has %s)", e.key, strings.Join(topKeys, ", "))
+			d.problem(e.keyAt, "", "", "unknown key %s (a blueprint has %s)", engine.Quote(e.key), strings.Join(topKeys, ", "))
 		}
 	}
 	if !hasBlocks {
@@ -177,33 +188,100 @@ func ParseNative(name string, data []byte) (bp *engine.Blueprint, err error) {
 		return cmp.Compare(a.Pos.Column, b.Pos.Column)
 	})
 	bp.LoadErrors = d.problems
-	return bp, nil
+	return bp
 }
 
-// parseYAML runs the parser and turns its failure into a *SyntaxError.
-func parseYAML(name string, data []byte) (f *ast.File, err error) {
+// parseYAML runs the parser over the first document, and the second if
+// there is one (to report it), and turns a failure into a *SyntaxError.
+func parseYAML(name string, data []byte) (body, second *yaml.Node, err error) {
 	defer func() {
 		// The parser is third-party code fed with user files; a crash in
 		// it must become an error for that one file, not end bp serve.
 		if r := recover(); r != nil {
-			f, err = nil, &SyntaxError{Pos: engine.Pos{File: name}, Message: fmt.Sprintf("the YAML parser failed: %v", r)}
+			body, second, err = nil, nil, &SyntaxError{Pos: engine.Pos{File: name}, Message: fmt.Sprintf("the YAML parser failed: %v", r)}
 		}
 	}()
-	// Duplicate keys are allowed here and reported by the loader, which
-	// knows whether the key is a block id, a field or an outcome.
-	f, err = parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
-	if err != nil {
-		se := &SyntaxError{Pos: engine.Pos{File: name}, Message: firstLine(err.Error()), Err: err}
-		var yerr yaml.Error
-		if errors.As(err, &yerr) {
-			se.Message = yerr.GetMessage()
-			if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
-				se.Pos.Line, se.Pos.Column = tk.Position.Line, tk.Position.Column
-			}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var docs [2]yaml.Node
+	for i := range docs {
+		err := dec.Decode(&docs[i])
+		if errors.Is(err, io.EOF) {
+			break
 		}
-		return nil, se
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	return f, nil
+	return docBody(&docs[0]), docBody(&docs[1]), nil
+}
+
+// docBody is a document's content, nil for none.
+func docBody(doc *yaml.Node) *yaml.Node {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// yamlErrLine reads the line out of the parser's "yaml: line 3: ..." errors.
+var (
+	yamlErrLine   = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+	unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+)
+
+// Files this small are parsed a second time when they are not YAML, by
+// goccy/go-yaml, whose errors say the line and column where the text goes
+// wrong (the parser's say a line only, sometimes the one before). That
+// parser's cost grows with the square of a mapping's size: larger files
+// get the first parser's error.
+const (
+	diagnoseMaxBytes  = 64 << 10
+	diagnoseMaxValues = 5000
+)
+
+// diagnose turns a parse failure into a *SyntaxError that says where.
+func diagnose(name string, data []byte, values int, err error) *SyntaxError {
+	msg := firstLine(err.Error())
+	se := &SyntaxError{Pos: engine.Pos{File: name}, Message: msg, Err: err}
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		se.Message = msg[len(m[0]):]
+		se.Pos.Line, _ = strconv.Atoi(m[1])
+	}
+	if m := unknownAnchor.FindStringSubmatch(se.Message); m != nil {
+		// Say where the alias is: the parser does not.
+		se.Message = "unknown alias *" + m[1]
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			se.Pos.Line = bytes.Count(data[:i], []byte("\n")) + 1
+			se.Pos.Column = utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i]) + 1
+		}
+		return se
+	}
+	if len(data) <= diagnoseMaxBytes && values <= diagnoseMaxValues {
+		if precise := goccyError(name, data); precise != nil {
+			se = precise
+		}
+	}
+	se.Message = engine.Printable(se.Message)
+	return se
+}
+
+// goccyError is goccy/go-yaml's error for data, nil if it has none.
+func goccyError(name string, data []byte) (se *SyntaxError) {
+	defer func() {
+		if recover() != nil {
+			se = nil
+		}
+	}()
+	_, err := goccy.ParseBytes(data, 0, goccy.AllowDuplicateMapKey())
+	var yerr goccyyaml.Error
+	if err == nil || !errors.As(err, &yerr) {
+		return nil
+	}
+	se = &SyntaxError{Pos: engine.Pos{File: name}, Message: yerr.GetMessage(), Err: err}
+	if tk := yerr.GetToken(); tk != nil && tk.Position != nil {
+		se.Pos.Line, se.Pos.Column = tk.Position.Line, tk.Position.Column
+	}
+	return se
 }
 
 func firstLine(s string) string {
@@ -215,15 +293,12 @@ func firstLine(s string) string {
 }
 
 // text reads a value that must be a string (null is "").
-func (d *yamlDoc) text(n ast.Node, block, field string) string {
-	r := d.resolve(n, block, field)
-	if r == nil {
+func (d *yamlDoc) text(n *yaml.Node, block, field string) string {
+	r := d.resolve(n)
+	if isNull(r) {
 		return ""
 	}
-	if _, ok := r.(*ast.NullNode); ok {
-		return ""
-	}
-	s, ok := d.scalarText(r, block, field)
+	s, ok := d.scalarText(r)
 	if !ok {
 		d.problem(d.pos(n), block, field, "expected a string, found %s", describe(r))
 	}
@@ -233,20 +308,20 @@ func (d *yamlDoc) text(n ast.Node, block, field string) string {
 // names reads vault: or env:, a list of names. The result is never nil once
 // the key is present, even for "vault: []" or a bare "vault:": listing the
 // key at all means "only these", and an allow-list must fail closed.
-func (d *yamlDoc) names(n ast.Node, field, what string) []string {
+func (d *yamlDoc) names(n *yaml.Node, field, what string) []string {
 	out := []string{}
-	r := d.resolve(n, "", field)
-	switch x := r.(type) {
-	case nil, *ast.NullNode:
+	r := d.resolve(n)
+	switch {
+	case isNull(r):
 		return out
-	case *ast.SequenceNode:
-		for _, item := range x.Values {
-			s, ok := d.scalarText(item, "", field)
+	case r.Kind == yaml.SequenceNode:
+		for _, item := range r.Content {
+			s, ok := d.scalarText(item)
 			switch {
 			case !ok:
-				d.problem(d.pos(item), "", field, "expected a %s name, found %s", what, describe(d.resolve(item, "", field)))
+				d.problem(d.pos(item), "", field, "expected a %s name, found %s", what, describe(d.resolve(item)))
 			case !namePattern.MatchString(s):
-				d.problem(d.pos(item), "", field, "%q is not a valid %s name (letters, digits and _, not starting with a digit)", s, what)
+				d.problem(d.pos(item), "", field, "%s is not a valid %s name (letters, digits and _, not starting with a digit)", engine.Quote(s), what)
 			default:
 				out = append(out, s)
 			}
@@ -258,16 +333,13 @@ func (d *yamlDoc) names(n ast.Node, field, what string) []string {
 }
 
 // blocks reads the blocks: mapping, id → block, in file order.
-func (d *yamlDoc) blocks(n ast.Node) []*engine.BlockSpec {
-	r := d.resolve(n, "", "blocks")
-	if r == nil {
-		return nil
-	}
-	if _, ok := r.(*ast.NullNode); ok {
+func (d *yamlDoc) blocks(n *yaml.Node) []*engine.BlockSpec {
+	r := d.resolve(n)
+	if isNull(r) {
 		return nil
 	}
 	es, ok := d.entries(r, "", "blocks", func(e entry, first engine.Pos) {
-		d.problem(e.keyAt, e.key, "", "duplicate block id %q (first defined at %s)", e.key, first)
+		d.problem(e.keyAt, e.key, "", "duplicate block id %s (first defined at %s)", engine.Quote(e.key), first)
 	})
 	if !ok {
 		d.problem(d.pos(n), "", "blocks", "expected a mapping of block ids to blocks, found %s", describe(r))
@@ -289,19 +361,16 @@ func (d *yamlDoc) blocks(n ast.Node) []*engine.BlockSpec {
 func (d *yamlDoc) block(e entry) *engine.BlockSpec {
 	id := e.key
 	spec := &engine.BlockSpec{ID: id, Pos: e.keyAt, Fields: map[string]any{}, FieldPos: map[string]engine.Pos{}}
-	r := d.resolve(e.value, id, "")
-	if r == nil {
-		r = &ast.NullNode{}
-	}
+	r := d.resolve(e.value)
 	es, ok := d.entries(r, id, "", func(dup entry, first engine.Pos) {
-		d.problem(dup.keyAt, id, dup.key, "duplicate key %q (first at line %d)", dup.key, first.Line)
+		d.problem(dup.keyAt, id, dup.key, "duplicate key %s (first at line %d)", engine.Quote(dup.key), first.Line)
 	})
 	if !ok {
-		d.problem(d.pos(e.value), id, "", "a block must be a mapping with type, fields and outs, found %s", describe(r))
-		if _, isNull := r.(*ast.NullNode); isNull {
-			// "id:" with nothing after it has no position of its own.
-			d.problems[len(d.problems)-1].Pos = e.keyAt
+		at := d.pos(e.value)
+		if isNull(r) && (e.value == nil || e.value.Value == "") {
+			at = e.keyAt // "id:" with nothing after it has no position of its own
 		}
+		d.problem(at, id, "", "a block must be a mapping with type, fields and outs, found %s", describe(r))
 		return spec
 	}
 	// A missing type is left for validation to report ("missing block
@@ -309,9 +378,9 @@ func (d *yamlDoc) block(e entry) *engine.BlockSpec {
 	for _, be := range es {
 		switch be.key {
 		case "type":
-			t, ok := d.scalarText(be.value, id, be.key)
-			if !ok || t == "" {
-				d.problem(d.pos(be.value), id, be.key, "the type must be a block type name, found %s", describe(d.resolve(be.value, id, be.key)))
+			t, ok := d.scalarText(be.value)
+			if !ok || t == "" || isNull(d.resolve(be.value)) {
+				d.problem(d.pos(be.value), id, be.key, "the type must be a block type name, found %s", describe(d.resolve(be.value)))
 				continue
 			}
 			spec.Type = blockType(t)
@@ -324,24 +393,21 @@ func (d *yamlDoc) block(e entry) *engine.BlockSpec {
 		case "outs":
 			spec.Outs = d.outs(id, be.value)
 		default:
-			d.problem(be.keyAt, id, "", "unknown key %q (a block has %s)", be.key, strings.Join(blockKeys, ", "))
+			d.problem(be.keyAt, id, "", "unknown key %s (a block has %s)", engine.Quote(be.key), strings.Join(blockKeys, ", "))
 		}
 	}
 	return spec
 }
 
 // fields reads fields:, a mapping of field name to any YAML value.
-func (d *yamlDoc) fields(spec *engine.BlockSpec, n ast.Node) {
+func (d *yamlDoc) fields(spec *engine.BlockSpec, n *yaml.Node) {
 	id := spec.ID
-	r := d.resolve(n, id, "fields")
-	if r == nil {
-		return
-	}
-	if _, ok := r.(*ast.NullNode); ok {
+	r := d.resolve(n)
+	if isNull(r) {
 		return
 	}
 	es, ok := d.entries(r, id, "fields", func(e entry, first engine.Pos) {
-		d.problem(e.keyAt, id, e.key, "duplicate field %q (first at line %d)", e.key, first.Line)
+		d.problem(e.keyAt, id, e.key, "duplicate field %s (first at line %d)", engine.Quote(e.key), first.Line)
 	})
 	if !ok {
 		d.problem(d.pos(n), id, "fields", "expected a mapping of field names to values, found %s", describe(r))
@@ -349,7 +415,7 @@ func (d *yamlDoc) fields(spec *engine.BlockSpec, n ast.Node) {
 	}
 	for _, e := range es {
 		spec.Fields[e.key] = d.value(e.value, id, e.key, 0)
-		if _, isNull := e.value.(*ast.NullNode); isNull || e.value == nil {
+		if isNull(e.value) && e.value.Value == "" {
 			spec.FieldPos[e.key] = e.keyAt
 		} else {
 			spec.FieldPos[e.key] = d.textPos(e.value)
@@ -359,41 +425,34 @@ func (d *yamlDoc) fields(spec *engine.BlockSpec, n ast.Node) {
 
 // outs reads outs:, a mapping of outcome to one target id or a list of
 // them. Each edge keeps the position of its target id.
-func (d *yamlDoc) outs(id string, n ast.Node) []engine.Edge {
-	r := d.resolve(n, id, "outs")
-	if r == nil {
-		return nil
-	}
-	if _, ok := r.(*ast.NullNode); ok {
+func (d *yamlDoc) outs(id string, n *yaml.Node) []engine.Edge {
+	r := d.resolve(n)
+	if isNull(r) {
 		return nil
 	}
 	es, ok := d.entries(r, id, "outs", func(e entry, first engine.Pos) {
-		d.problem(e.keyAt, id, "outs", "duplicate outcome %q (first at line %d); list several targets instead: %s: [a, b]", e.key, first.Line, e.key)
+		d.problem(e.keyAt, id, "outs", "duplicate outcome %s (first at line %d); list several targets instead: %s: [a, b]", engine.Quote(e.key), first.Line, engine.Short(e.key))
 	})
 	if !ok {
 		d.problem(d.pos(n), id, "outs", "expected a mapping of outcomes to block ids, found %s", describe(r))
 		return nil
 	}
 	var edges []engine.Edge
-	target := func(outcome string, t ast.Node) {
-		to, ok := d.scalarText(t, id, "outs")
-		if !ok || to == "" {
-			at := d.pos(t)
-			if t == nil {
-				at = engine.Pos{File: d.file}
-			}
-			d.problem(at, id, "outs."+outcome, "expected a block id, found %s", describe(d.resolve(t, id, "outs")))
+	target := func(outcome string, t *yaml.Node) {
+		to, ok := d.scalarText(t)
+		if !ok || to == "" || isNull(d.resolve(t)) {
+			d.problem(d.pos(t), id, "outs."+outcome, "expected a block id, found %s", describe(d.resolve(t)))
 			return
 		}
 		edges = append(edges, engine.Edge{Outcome: outcome, To: to, Pos: d.pos(t)})
 	}
 	for _, e := range es {
-		v := d.resolve(e.value, id, "outs")
-		switch x := v.(type) {
-		case nil, *ast.NullNode:
+		v := d.resolve(e.value)
+		switch {
+		case isNull(v):
 			d.problem(e.keyAt, id, "outs."+e.key, "expected a block id or a list of block ids, found null")
-		case *ast.SequenceNode:
-			for _, item := range x.Values {
+		case v.Kind == yaml.SequenceNode:
+			for _, item := range v.Content {
 				target(e.key, item)
 			}
 		default:

@@ -53,7 +53,7 @@ type DuplicateKeyError struct {
 }
 
 func (e *DuplicateKeyError) Error() string {
-	return fmt.Sprintf("blueprint key %q is defined more than once: in %s", e.Key, strings.Join(e.Sources, " and "))
+	return fmt.Sprintf("blueprint key %s is defined more than once: in %s", engine.Quote(e.Key), strings.Join(e.Sources, " and "))
 }
 
 // NewSet makes a Set of blueprints and failures, for a program that loads
@@ -117,7 +117,7 @@ func (s *Set) Get(key string) (*engine.Blueprint, error) {
 			return nil, e
 		}
 	}
-	return nil, fmt.Errorf("%w: no blueprint has the key %q%s", ErrNotFound, key, s.keyList())
+	return nil, fmt.Errorf("%w: no blueprint has the key %s%s", ErrNotFound, engine.Quote(key), s.keyList())
 }
 
 // Only returns the blueprint when the set holds exactly one, or the error
@@ -159,6 +159,9 @@ func (s *Set) keyList() string {
 		return ""
 	case len(keys) > 20:
 		keys = append(keys[:20:20], "...")
+	}
+	for i, k := range keys {
+		keys[i] = engine.Short(k)
 	}
 	return " (there are: " + strings.Join(keys, ", ") + ")"
 }

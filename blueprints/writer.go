@@ -64,13 +64,30 @@ type lineProblem struct {
 // (a malformed line in a file without one, a block whose blueprint is
 // missing) are returned as the error, alongside the blueprints that did load.
 func ParseWriter(name string, data []byte) ([]*engine.Blueprint, error) {
-	return assembleWriter([]*writerFile{parseWriterFile(name, data)})
+	return Limits{}.ParseWriter(name, data)
 }
 
-// parseWriterFile splits a file into lines and reads each component.
-func parseWriterFile(name string, data []byte) *writerFile {
+// ParseWriter is the package's ParseWriter within these limits.
+func (l Limits) ParseWriter(name string, data []byte) ([]*engine.Blueprint, error) {
+	wf, err := l.parseWriterFile(name, data)
+	if err != nil {
+		return nil, err
+	}
+	return assembleWriter([]*writerFile{wf})
+}
+
+// parseWriterFile splits a file into lines and reads each component. A
+// file over the limits gives an error and nothing else.
+func (l Limits) parseWriterFile(name string, data []byte) (*writerFile, error) {
+	if int64(len(data)) > l.maxFileBytes() {
+		return nil, tooLarge(name, int64(len(data)), l.maxFileBytes())
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	if _, err := checkShape(name, data); err != nil {
+		return nil, err // JSON is YAML: its nesting and size are measured alike
+	}
 	wf := &writerFile{name: name}
-	for i, line := range bytes.Split(bytes.TrimPrefix(data, utf8BOM), []byte("\n")) {
+	for i, line := range bytes.Split(data, []byte("\n")) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
@@ -91,7 +108,7 @@ func parseWriterFile(name string, data []byte) *writerFile {
 			wf.problems = append(wf.problems, lineProblem{owner: owner, p: p})
 		}
 	}
-	return wf
+	return wf, nil
 }
 
 // parseComponent reads one line. It returns nil when the line has no usable
@@ -212,12 +229,7 @@ func jsonKind(v json.RawMessage) string {
 	return "a number"
 }
 
-func clip(s string) string {
-	if len(s) > 60 {
-		return s[:57] + "..."
-	}
-	return s
-}
+func clip(s string) string { return engine.Short(s) }
 
 // assembleWriter builds the blueprints of one Writer folder (or one file)
 // from its parsed files, in file order. The error joins the problems that
@@ -234,7 +246,7 @@ func assembleWriter(files []*writerFile) ([]*engine.Blueprint, error) {
 				continue
 			}
 			if prev, dup := byID[c.id]; dup {
-				prev.LoadErrors = append(prev.LoadErrors, &engine.Problem{Pos: c.pos, Message: fmt.Sprintf("duplicate blueprint id %q (first at %s); this one is ignored", c.id, bpAt[c.id])})
+				prev.LoadErrors = append(prev.LoadErrors, &engine.Problem{Pos: c.pos, Message: fmt.Sprintf("duplicate blueprint id %s (first at %s); this one is ignored", engine.Quote(c.id), bpAt[c.id])})
 				continue
 			}
 			bp := &engine.Blueprint{Key: c.id, Format: engine.FormatWriter, Source: wf.name}
@@ -260,7 +272,7 @@ func assembleWriter(files []*writerFile) ([]*engine.Blueprint, error) {
 			}
 			bp := byID[c.parent]
 			if bp == nil {
-				loose = append(loose, &engine.Problem{Pos: c.pos, Block: c.id, Message: fmt.Sprintf("component of type %s belongs to no blueprint (parentId %q is not a blueprint in this folder)", c.typ, c.parent)})
+				loose = append(loose, &engine.Problem{Pos: c.pos, Block: c.id, Message: fmt.Sprintf("component of type %s belongs to no blueprint (parentId %s is not a blueprint in this folder)", engine.Short(c.typ), engine.Quote(c.parent))})
 				continue
 			}
 			seen := blockAt[bp]
@@ -269,7 +281,7 @@ func assembleWriter(files []*writerFile) ([]*engine.Blueprint, error) {
 				blockAt[bp] = seen
 			}
 			if first, dup := seen[c.id]; dup {
-				bp.LoadErrors = append(bp.LoadErrors, &engine.Problem{Pos: c.pos, Block: c.id, Message: fmt.Sprintf("duplicate block id %q (first at %s); this one is ignored", c.id, first)})
+				bp.LoadErrors = append(bp.LoadErrors, &engine.Problem{Pos: c.pos, Block: c.id, Message: fmt.Sprintf("duplicate block id %s (first at %s); this one is ignored", engine.Quote(c.id), first)})
 				continue
 			}
 			seen[c.id] = c.pos

@@ -20,15 +20,17 @@ func (p *Problem) Error() string {
 		b.WriteString(s)
 		b.WriteString(": ")
 	}
+	// Ids, fields and messages hold text from the file: escaped and
+	// shortened, so that printing a problem cannot drive a terminal.
 	if p.Block != "" {
-		b.WriteString(p.Block)
+		b.WriteString(Short(p.Block))
 		b.WriteString(": ")
 	}
 	if p.Field != "" {
-		b.WriteString(p.Field)
+		b.WriteString(Short(p.Field))
 		b.WriteString(": ")
 	}
-	b.WriteString(p.Message)
+	b.WriteString(Printable(cut(p.Message, maxMessageRunes)))
 	return b.String()
 }
 
@@ -44,7 +46,7 @@ func (e *ValidationError) Error() string {
 		lines[i] = p.Error()
 	}
 	if len(lines) == 1 {
-		return fmt.Sprintf("blueprint %s is invalid: %s", e.Blueprint, lines[0])
+		return fmt.Sprintf("blueprint %s is invalid: %s", Short(e.Blueprint), lines[0])
 	}
-	return fmt.Sprintf("blueprint %s is invalid (%d problems):\n  %s", e.Blueprint, len(lines), strings.Join(lines, "\n  "))
+	return fmt.Sprintf("blueprint %s is invalid (%d problems):\n  %s", Short(e.Blueprint), len(lines), strings.Join(lines, "\n  "))
 }

@@ -21,6 +21,7 @@ func init() { subcommands = append(subcommands, newRunCmd) }
 func newRunCmd() *cobra.Command {
 	var (
 		flags       runFlags
+		load        loadFlags
 		key         string
 		payload     string
 		payloadFile string
@@ -69,7 +70,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 				}
 				body = v
 			}
-			set, err := loadSet(args[0])
+			set, err := loadSet(args[0], load)
 			if err != nil {
 				return err
 			}
@@ -100,6 +101,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 		},
 	}
 	flags.register(cmd)
+	load.register(cmd)
 	cmd.Flags().StringVar(&key, "blueprint", "", "key of the blueprint to run, when PATH holds several")
 	cmd.Flags().StringVar(&payload, "payload", "", "the run's payload, as JSON")
 	cmd.Flags().StringVar(&payloadFile, "payload-file", "", "read the payload (JSON) from a file")

@@ -32,6 +32,7 @@ const serveHistoryLockTimeout = 5 * time.Second
 func newServeCmd() *cobra.Command {
 	var (
 		flags   runFlags
+		load    loadFlags
 		addr    string
 		dir     string
 		maxRuns int
@@ -94,7 +95,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if maxRuns < 1 {
 				return withCode(exitUsage, fmt.Errorf("--max-runs must be at least 1"))
 			}
-			set, err := loadSet(dir)
+			set, err := loadSet(dir, load)
 			if err != nil {
 				return err
 			}
@@ -188,6 +189,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 		},
 	}
 	flags.register(cmd)
+	load.register(cmd)
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback only with $BP_SERVER_TOKEN)")
 	cmd.Flags().StringVar(&dir, "dir", ".", "directory (or file) of blueprints to serve")
 	cmd.Flags().IntVar(&maxRuns, "max-runs", server.DefaultMaxRuns, "runs in progress at once; more are refused with 429")

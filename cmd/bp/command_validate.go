@@ -7,14 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bprun/bp/blocks"
-	"github.com/bprun/bp/blueprints"
 	"github.com/bprun/bp/engine"
 )
 
 func init() { subcommands = append(subcommands, newValidateCmd) }
 
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var load loadFlags
+	cmd := &cobra.Command{
 		Use:   "validate PATH...",
 		Short: "Check blueprints without running them",
 		Long: `Load and check every blueprint at the given paths: block types, fields,
@@ -25,12 +25,16 @@ is 2 if there is any.`,
   bp validate ./flows app/.wf`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			lim, err := load.limits()
+			if err != nil {
+				return err
+			}
 			reg := blocks.Default(blocks.Options{})
 			defer reg.Close()
 			out := cmd.OutOrStdout()
 			problems, checked := 0, 0
 			for _, path := range args {
-				set, err := blueprints.Load(path)
+				set, err := lim.Load(path)
 				if err != nil {
 					fmt.Fprintln(out, err)
 					problems++
@@ -63,4 +67,6 @@ is 2 if there is any.`,
 			return nil
 		},
 	}
+	load.register(cmd)
+	return cmd
 }

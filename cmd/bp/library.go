@@ -132,8 +132,12 @@ func (f *runFlags) openVaultForRun() (*vault.Vault, error) {
 
 // loadSet loads the blueprints at a path; a path that cannot be read at
 // all is a usage error.
-func loadSet(path string) (*blueprints.Set, error) {
-	set, err := blueprints.Load(path)
+func loadSet(path string, flags loadFlags) (*blueprints.Set, error) {
+	lim, err := flags.limits()
+	if err != nil {
+		return nil, err
+	}
+	set, err := lim.Load(path)
 	if err != nil {
 		return nil, withCode(exitUsage, err)
 	}
