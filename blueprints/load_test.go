@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/bprun/bp/engine"
 )
 
 const okBlueprint = "blocks:\n  a: {type: returnvalue, fields: {value: 1}}\n"
@@ -190,5 +192,29 @@ func TestLoadFS(t *testing.T) {
 	}
 	if bp, err := set.Only(); err != nil || bp.Key != "bee" {
 		t.Errorf("LoadFS(file).Only() = %v, %v", bp, err)
+	}
+}
+
+// Keys are compared Unicode-normalised; a key that only looks like another
+// is an error, and neither loads under it.
+func TestSetKeysNormalisedAndLookalikes(t *testing.T) {
+	nfc := &engine.Blueprint{Key: "caf\u00e9", Source: "a.bp.yaml"}
+	nfd := &engine.Blueprint{Key: "cafe\u0301", Source: "b.bp.yaml"}
+	set := NewSet([]*engine.Blueprint{nfc, nfd}, nil)
+	var dup *DuplicateKeyError
+	if len(set.Blueprints) != 0 || !errors.As(set.Err(), &dup) {
+		t.Errorf("NFC and NFD keys: %+v %v", set.Blueprints, set.Err())
+	}
+	latin := &engine.Blueprint{Key: "pay", Source: "a.bp.yaml"}
+	cyrillic := &engine.Blueprint{Key: "p\u0430y", Source: "b.bp.yaml"}
+	set = NewSet([]*engine.Blueprint{latin, cyrillic}, nil)
+	if _, err := set.Get("p\u0430y"); err == nil || !strings.Contains(err.Error(), `looks like the key "pay"`) {
+		t.Errorf("look-alike: %v", err)
+	}
+	if bp, err := set.Get("pay"); err != nil || bp != latin {
+		t.Errorf("the first key: %v %v", bp, err)
+	}
+	if got, err := NewSet([]*engine.Blueprint{nfc}, nil).Get("cafe\u0301"); err != nil || got != nfc {
+		t.Errorf("Get in NFD: %v %v", got, err)
 	}
 }

@@ -61,21 +61,31 @@ func (e *DuplicateKeyError) Error() string {
 // errors as in Load.
 func NewSet(bps []*engine.Blueprint, errs []*FileError) *Set {
 	s := &Set{Errors: append([]*FileError(nil), errs...)}
+	// Keys are compared Unicode-normalised (see engine.NameChecker).
 	byKey := map[string][]*engine.Blueprint{}
 	var keys []string
+	names := engine.NewNameChecker()
+	lookalikes := map[*engine.Blueprint]bool{} // not loaded: which one is meant cannot be told
 	for _, bp := range bps {
 		if bp == nil {
 			continue
 		}
-		if byKey[bp.Key] == nil {
-			keys = append(keys, bp.Key)
+		k := engine.NormName(bp.Key)
+		if byKey[k] == nil {
+			keys = append(keys, k)
 		}
-		byKey[bp.Key] = append(byKey[bp.Key], bp)
+		byKey[k] = append(byKey[k], bp)
+		if earlier, same := names.Add(bp.Key); earlier != "" && !same {
+			lookalikes[bp] = true
+			s.Errors = append(s.Errors, &FileError{Path: bp.Source, Key: bp.Key, Err: fmt.Errorf("blueprint key %s looks like the key %s but is written with other characters; rename one", engine.Quote(bp.Key), engine.Quote(earlier))})
+		}
 	}
 	for _, k := range keys {
 		group := byKey[k]
 		if len(group) == 1 {
-			s.Blueprints = append(s.Blueprints, group[0])
+			if !lookalikes[group[0]] {
+				s.Blueprints = append(s.Blueprints, group[0])
+			}
 			continue
 		}
 		dup := &DuplicateKeyError{Key: k}
@@ -107,14 +117,15 @@ func sourceOf(bp *engine.Blueprint) string {
 // it returns that file's error; when nothing has the key, an error wrapping
 // ErrNotFound that lists the keys there are.
 func (s *Set) Get(key string) (*engine.Blueprint, error) {
-	for _, bp := range s.Blueprints {
-		if bp.Key == key {
-			return bp, nil
+	key = engine.NormName(key)
+	for _, e := range s.Errors {
+		if engine.NormName(e.Key) == key && key != "" {
+			return nil, e
 		}
 	}
-	for _, e := range s.Errors {
-		if e.Key == key && key != "" {
-			return nil, e
+	for _, bp := range s.Blueprints {
+		if engine.NormName(bp.Key) == key {
+			return bp, nil
 		}
 	}
 	return nil, fmt.Errorf("%w: no blueprint has the key %s%s", ErrNotFound, engine.Quote(key), s.keyList())

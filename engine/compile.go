@@ -54,7 +54,7 @@ func (p *Program) Blueprint() *Blueprint { return p.bp }
 
 // HasBlock reports whether the blueprint has a block with this id.
 func (p *Program) HasBlock(id string) bool {
-	_, ok := p.byID[id]
+	_, ok := p.byID[NormName(id)]
 	return ok
 }
 
@@ -76,17 +76,33 @@ func Compile(bp *Blueprint, types TypeResolver) (*Program, error) {
 	}
 	for _, name := range bp.Vault {
 		if !validSecretName(name) {
-			add(Pos{File: bp.Source}, "", "vault", "%q is not a valid secret name", name)
+			add(Pos{File: bp.Source}, "", "vault", "%s is not a valid secret name", Quote(name))
 		}
 	}
+	if err := CheckName(bp.Key); err != nil {
+		add(Pos{File: bp.Source}, "", "key", "the blueprint key %s is not readable text: %v", Quote(bp.Key), err)
+	}
 
+	ids := NewNameChecker()
 	for _, spec := range bp.Blocks {
-		if _, dup := p.byID[spec.ID]; dup {
-			add(spec.Pos, spec.ID, "", "duplicate block id")
-			continue
+		if err := CheckName(spec.ID); err != nil {
+			add(spec.Pos, spec.ID, "", "the block id is not readable text: %v", err)
+		}
+		if earlier, same := ids.Add(spec.ID); earlier != "" {
+			at := p.nodes[p.byID[NormName(earlier)]].spec.Pos
+			switch {
+			case same && earlier == spec.ID:
+				add(spec.Pos, spec.ID, "", "duplicate block id")
+				continue
+			case same:
+				add(spec.Pos, spec.ID, "", "duplicate block id: the same as %s (at %s) once Unicode-normalised", Quote(earlier), at)
+				continue
+			default:
+				add(spec.Pos, spec.ID, "", "the block id looks like %s (at %s) but is written with other characters; rename one", Quote(earlier), at)
+			}
 		}
 		n := &node{idx: len(p.nodes), spec: spec, fields: map[string]*fieldValue{}}
-		p.byID[spec.ID] = n.idx
+		p.byID[NormName(spec.ID)] = n.idx
 		p.nodes = append(p.nodes, n)
 		typ, ok := types.BlockType(spec.Type)
 		if !ok {
@@ -97,7 +113,7 @@ func Compile(bp *Blueprint, types TypeResolver) (*Program, error) {
 			if spec.Type == "" {
 				add(spec.Pos, spec.ID, "type", "missing block type")
 			} else {
-				add(spec.Pos, spec.ID, "", "type %s is not supported", name)
+				add(spec.Pos, spec.ID, "", "type %s is not supported", Short(name))
 			}
 			continue
 		}
@@ -111,13 +127,13 @@ func Compile(bp *Blueprint, types TypeResolver) (*Program, error) {
 			if pos.File == "" {
 				pos = n.spec.Pos
 			}
-			to, ok := p.byID[e.To]
+			to, ok := p.byID[NormName(e.To)]
 			if !ok {
-				add(pos, n.spec.ID, "outs", "edge %s leads to block %q, which does not exist", e.Outcome, e.To)
+				add(pos, n.spec.ID, "outs", "edge %s leads to block %s, which does not exist", Short(e.Outcome), Quote(e.To))
 				continue
 			}
 			if n.ts != nil && !n.ts.HasOutcome(e.Outcome) {
-				add(pos, n.spec.ID, "outs", "type %s has no outcome %q (it has %s)", n.ts.Name, e.Outcome, strings.Join(n.ts.Outcomes, ", "))
+				add(pos, n.spec.ID, "outs", "type %s has no outcome %s (it has %s)", n.ts.Name, Quote(e.Outcome), strings.Join(n.ts.Outcomes, ", "))
 				continue
 			}
 			n.outs = append(n.outs, edgeTo{outcome: e.Outcome, to: to})
@@ -402,8 +418,8 @@ func (p *Program) findCycle() []int {
 func (p *Program) cycleText(cycle []int) string {
 	ids := make([]string, 0, len(cycle)+1)
 	for _, i := range cycle {
-		ids = append(ids, p.nodes[i].spec.ID)
+		ids = append(ids, Short(p.nodes[i].spec.ID))
 	}
-	ids = append(ids, p.nodes[cycle[0]].spec.ID)
+	ids = append(ids, Short(p.nodes[cycle[0]].spec.ID))
 	return strings.Join(ids, " -> ")
 }

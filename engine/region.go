@@ -41,13 +41,13 @@ func (p *Program) region(key string) (*region, error) {
 		}
 	case len(key) > 8 && key[:8] == "trigger:":
 		id := key[8:]
-		idx, ok := p.byID[id]
+		idx, ok := p.byID[NormName(id)]
 		if !ok {
 			return nil, fmt.Errorf("blueprint %s has no block %q to start at", p.bp.Key, id)
 		}
 		starts = []int{idx}
 	case len(key) > 5 && key[:5] == "loop:":
-		pre = p.byID[key[5:]]
+		pre = p.byID[NormName(key[5:])]
 	default:
 		return nil, fmt.Errorf("unknown region %q", key)
 	}

@@ -418,7 +418,7 @@ func (r *run) emit(e *Event) {
 // outcomeOf finds the result of a block by id in this run or, for a loop
 // iteration, the runs around it.
 func (r *run) outcomeOf(id string) (*blockOutcome, bool) {
-	gi, ok := r.prog.byID[id]
+	gi, ok := r.prog.byID[NormName(id)]
 	if !ok {
 		return nil, false
 	}

@@ -93,6 +93,18 @@ var hostileInputs = []hostileInput{
 	{name: "garbage .wf lines", file: "components-blueprints_blueprint-0-x.jsonl", gen: text(`{"id": "x", "type": "blueprints_blueprint", "content": {}}` + "\n{not json\n" + `{"id": 5}` + "\n\x1b[2J\n"), want: "not a JSON object"},
 	{name: "1 MB Writer component id", file: "components-blueprints_blueprint-0-y.jsonl", gen: repeat(`{"id": "y", "type": "blueprints_blueprint", "content": {}}`+"\n"+`{"id": "`, "z", 1<<20, `", "type": "blueprints_nosuch", "parentId": "y"}`), want: "zzzz…: type blueprints_nosuch is not supported"},
 	{name: "terminal escapes in a block id", file: "esc.bp.yaml", gen: text("blocks:\n  \"\\e[2J\\e[H\": {type: nosuch}\n"), want: `\x1b[2J\x1b[H: type nosuch is not supported`},
+	{name: "a newline forging a line in a block id", file: "nl.bp.yaml", gen: text("blocks:\n  \"a\\nok.bp.yaml:1:1: fine\": {type: returnvalue, fields: {value: 1}}\n"),
+		want: `a\nok.bp.yaml:1:1: fine: the block id is not readable text: it holds U+000A`},
+	{name: "right-to-left override in a block id", file: "rtl.bp.yaml", gen: text("blocks:\n  \"txt.\u202eexe\": {type: returnvalue, fields: {value: 1}}\n"), want: `txt.\u202eexe: the block id is not readable text: it holds U+202E`},
+	{name: "zero-width joiner in a block id", file: "zwj.bp.yaml", gen: text("blocks:\n  \"a\u200db\": {type: returnvalue, fields: {value: 1}}\n"), want: `U+200D`},
+	{name: "byte order mark in a block id", file: "bom.bp.yaml", gen: text("blocks:\n  \"\ufeffa\": {type: returnvalue, fields: {value: 1}}\n"), want: `U+FEFF`},
+	{name: "invalid UTF-8", file: "utf8.bp.yaml", gen: text("blocks:\n  \xff\xfe: {type: returnvalue}\n"), want: "syntax error"},
+	{name: "invalid UTF-8 in a Writer id", file: "components-blueprints_blueprint-0-u.jsonl", gen: text(`{"id": "u", "type": "blueprints_blueprint", "content": {}}` + "\n" + "{\"id\": \"\xff\", \"type\": \"blueprints_returnvalue\", \"parentId\": \"u\", \"content\": {\"value\": \"1\"}}"),
+		want: "the block id is not readable text"},
+	{name: "NFC and NFD spellings of one id", file: "nfc.bp.yaml", gen: text("blocks:\n  caf\u00e9: {type: returnvalue, fields: {value: 1}}\n  cafe\u0301: {type: returnvalue, fields: {value: 2}}\n"),
+		want: `duplicate block id: the same as "café" (at `},
+	{name: "Cyrillic а beside Latin a", file: "cyr.bp.yaml", gen: text("blocks:\n  a: {type: returnvalue, fields: {value: 1}}\n  \u0430: {type: returnvalue, fields: {value: 2}}\n"),
+		want: `the block id looks like "a" (at `},
 	{name: "terminal escapes in a value", file: "escval.bp.yaml", gen: text("blocks:\n  a: {type: setstate, fields: {element: x, valueType: \"\\e[2J\"}}\n"), want: `"\x1b[2J" is neither text nor JSON`},
 }
 
