@@ -28,8 +28,8 @@ type Code struct {
 var codeSpec = &engine.TypeSpec{
 	Name: "code", Doc: "Runs Python code in a fresh, isolated process.",
 	Fields: []engine.FieldSpec{
-		{Name: "code", Kind: engine.FieldText, Required: true},
-		{Name: "timeout", Kind: engine.FieldText, Doc: "default 60s", Check: engine.CheckDuration},
+		{Name: "code", Kind: engine.FieldText, Type: engine.TypeString, Required: true},
+		{Name: "timeout", Kind: engine.FieldText, Type: engine.TypeString | engine.TypeNumber, Doc: "default 60s", Check: engine.CheckDuration},
 	},
 	Outcomes:       []string{"success", "error"},
 	DefaultTimeout: 60 * time.Second,

@@ -16,9 +16,9 @@ type ForEach struct{}
 var forEachSpec = &engine.TypeSpec{
 	Name: "foreach", Doc: "Runs the loop branch once per item.",
 	Fields: []engine.FieldSpec{
-		{Name: "items", Kind: engine.FieldJSON, Required: true, Doc: "a list or an object"},
-		{Name: "prefix", Kind: engine.FieldRaw, Doc: "names @{<prefix>_item} for nested loops"},
-		{Name: "parallel", Kind: engine.FieldText, Doc: "iterations at once (default 1)", Check: engine.CheckInt},
+		{Name: "items", Kind: engine.FieldJSON, Type: engine.TypeList | engine.TypeObject, Required: true, Doc: "a list or an object"},
+		{Name: "prefix", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "names @{<prefix>_item} for nested loops"},
+		{Name: "parallel", Kind: engine.FieldText, Type: engine.TypeString | engine.TypeNumber, Doc: "iterations at once (default 1)", Check: engine.CheckInt},
 	},
 	Outcomes: []string{"loop", "success", "error"},
 	Loop:     "loop",

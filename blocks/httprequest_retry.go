@@ -82,13 +82,28 @@ func retryAfter(v string) (time.Duration, bool) {
 // readRetry reads the retry field: {attempts, backoff, maxBackoff,
 // unsafe, methods}, or just a number of attempts.
 func readRetry(c *engine.Call) (retryPolicy, error) {
-	p := retryPolicy{attempts: 1, backoff: DefaultRetryBackoff, maxBackoff: DefaultRetryMaxBackoff}
 	v, err := c.JSON("retry")
-	if err != nil || v == nil {
-		return p, err
+	if err != nil {
+		return retryPolicy{}, err
+	}
+	p, err := parseRetry(v)
+	if err != nil {
+		return p, &engine.FieldError{Field: "retry", Err: err}
+	}
+	return p, nil
+}
+
+// checkRetry is the retry field's FieldSpec.Check.
+func checkRetry(v any) error { _, err := parseRetry(v); return err }
+
+// parseRetry reads the retry field's value (nil: no retries).
+func parseRetry(v any) (retryPolicy, error) {
+	p := retryPolicy{attempts: 1, backoff: DefaultRetryBackoff, maxBackoff: DefaultRetryMaxBackoff}
+	if v == nil {
+		return p, nil
 	}
 	fail := func(format string, args ...any) (retryPolicy, error) {
-		return p, &engine.FieldError{Field: "retry", Err: fmt.Errorf(format, args...)}
+		return p, fmt.Errorf(format, args...)
 	}
 	var m map[string]any
 	switch t := v.(type) {

@@ -149,21 +149,21 @@ func TestHTTPBadFieldsAreErrors(t *testing.T) {
 	for name, fields := range map[string]hf{
 		"relative url": {"url": "/just/a/path"},
 		"ftp url":      {"url": "ftp://example.com/x"},
-		// Templated: a constant bad method, bodyType or size is refused
-		// at load (see the validate tests).
+		// Templated: a constant bad method, bodyType, size, headers or
+		// retry is refused at load (see the validate tests).
 		"bad method":        {"url": "http://127.0.0.1:1/", "method": "@{payload.method}"},
 		"bad json body":     {"url": "http://127.0.0.1:1/", "method": "POST", "bodyType": "JSON", "body": "{not json"},
 		"bad bodyType":      {"url": "http://127.0.0.1:1/", "bodyType": "@{payload.bodyType}"},
-		"bad headers":       {"url": "http://127.0.0.1:1/", "headers": `["a"]`},
+		"bad headers":       {"url": "http://127.0.0.1:1/", "headers": "@{payload.headers}"},
 		"bad header name":   {"url": "http://127.0.0.1:1/", "headers": hf{"X Y": "1"}},
 		"header line break": {"url": "http://127.0.0.1:1/", "headers": hf{"X-Y": "a\r\nEvil: 1"}},
-		"bad retry":         {"url": "http://127.0.0.1:1/", "retry": hf{"tries": 3}},
+		"bad retry":         {"url": "http://127.0.0.1:1/", "retry": "@{payload.retry}"},
 		"bad size":          {"url": "http://127.0.0.1:1/", "maxResponseBytes": "@{payload.size}"},
 		"missing path":      {"url": "http://127.0.0.1:1/@{payload.nope}"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			bp := httpBP(fields, []string{"success>ret"}, httpRet("no"))
-			res, log := env.run(t, bp, engine.RunOptions{Payload: hf{"x": 1, "method": "GE T", "bodyType": "xml", "size": "lots"}})
+			res, log := env.run(t, bp, engine.RunOptions{Payload: hf{"x": 1, "method": "GE T", "bodyType": "xml", "size": "lots", "headers": []any{"a"}, "retry": hf{"tries": 3}}})
 			if res.Status != engine.StatusFailed {
 				t.Fatalf("run %s, want failed", res.Status)
 			}

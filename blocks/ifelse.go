@@ -12,7 +12,7 @@ type IfElse struct{}
 var ifElseSpec = &engine.TypeSpec{
 	Name: "ifelse", Doc: "Branches on an expression.",
 	Fields: []engine.FieldSpec{
-		{Name: "expression", Kind: engine.FieldExpr, Required: true, Doc: "expr-lang expression"},
+		{Name: "expression", Kind: engine.FieldExpr, Type: engine.TypeScalar, Required: true, Doc: "expr-lang expression"},
 	},
 	Outcomes: []string{"true", "false", "error"},
 }

@@ -13,8 +13,8 @@ type LogMessage struct{}
 var logMessageSpec = &engine.TypeSpec{
 	Name: "logmessage", Doc: "Writes a message to the run log.",
 	Fields: []engine.FieldSpec{
-		{Name: "type", Kind: engine.FieldRaw, Doc: "info (default) or error", Check: checkLogType},
-		{Name: "message", Kind: engine.FieldText, Required: true},
+		{Name: "type", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "info (default) or error", Check: checkLogType},
+		{Name: "message", Kind: engine.FieldText, Type: engine.TypeAny, Required: true},
 	},
 	Outcomes: []string{"success", "error"},
 }

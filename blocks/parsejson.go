@@ -14,7 +14,7 @@ type ParseJSON struct{}
 var parseJSONSpec = &engine.TypeSpec{
 	Name: "parsejson", Doc: "Parses JSON text.",
 	Fields: []engine.FieldSpec{
-		{Name: "plainText", Kind: engine.FieldJSON, Required: true},
+		{Name: "plainText", Kind: engine.FieldJSON, Type: engine.TypeAny, Required: true},
 	},
 	Outcomes: []string{"success", "error"},
 }

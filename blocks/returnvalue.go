@@ -14,7 +14,7 @@ type ReturnValue struct{}
 var returnValueSpec = &engine.TypeSpec{
 	Name: "returnvalue", Doc: "Ends the run with a value.",
 	Fields: []engine.FieldSpec{
-		{Name: "value", Kind: engine.FieldText, Required: true},
+		{Name: "value", Kind: engine.FieldText, Type: engine.TypeAny, Required: true},
 	},
 	Outcomes: []string{"success", "error"},
 	Return:   true,

@@ -13,8 +13,8 @@ type RunBlueprint struct{}
 var runBlueprintSpec = &engine.TypeSpec{
 	Name: "runblueprint", Doc: "Runs another blueprint.",
 	Fields: []engine.FieldSpec{
-		{Name: "blueprintKey", Kind: engine.FieldText, Required: true},
-		{Name: "payload", Kind: engine.FieldText, Doc: "JSON if it parses, else text"},
+		{Name: "blueprintKey", Kind: engine.FieldText, Type: engine.TypeScalar, Required: true},
+		{Name: "payload", Kind: engine.FieldText, Type: engine.TypeAny, Doc: "JSON if it parses, else text"},
 	},
 	Outcomes: []string{"success", "error"},
 }

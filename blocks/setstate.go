@@ -19,9 +19,9 @@ var setStateSpec = &engine.TypeSpec{
 
 // stateFields are the fields of the blocks that write the state.
 var stateFields = []engine.FieldSpec{
-	{Name: "element", Kind: engine.FieldText, Required: true, Doc: "dotted state path"},
-	{Name: "value", Kind: engine.FieldText},
-	{Name: "valueType", Kind: engine.FieldRaw, Doc: "text (default) or JSON", Check: checkTextOrJSON},
+	{Name: "element", Kind: engine.FieldText, Type: engine.TypeScalar, Required: true, Doc: "dotted state path"},
+	{Name: "value", Kind: engine.FieldText, Type: engine.TypeAny},
+	{Name: "valueType", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "text (default) or JSON", Check: checkTextOrJSON},
 }
 
 func (SetState) Spec() *engine.TypeSpec { return setStateSpec }

@@ -14,10 +14,10 @@ func newTrigger(name, doc string) Trigger {
 	return Trigger{spec: &engine.TypeSpec{
 		Name: name, Doc: doc, Trigger: true,
 		Fields: []engine.FieldSpec{
-			{Name: "defaultResult", Kind: engine.FieldText, Doc: "the result when the run has no payload"},
-			{Name: "refComponentId", Kind: engine.FieldRaw, Doc: "Writer UI component (ignored)"},
-			{Name: "refEventType", Kind: engine.FieldRaw, Doc: "Writer UI event (ignored)"},
-			{Name: "cronExpression", Kind: engine.FieldRaw, Doc: "Writer schedule (ignored)"},
+			{Name: "defaultResult", Kind: engine.FieldText, Type: engine.TypeAny, Doc: "the result when the run has no payload"},
+			{Name: "refComponentId", Kind: engine.FieldRaw, Type: engine.TypeAny, Doc: "Writer UI component (ignored)"},
+			{Name: "refEventType", Kind: engine.FieldRaw, Type: engine.TypeAny, Doc: "Writer UI event (ignored)"},
+			{Name: "cronExpression", Kind: engine.FieldRaw, Type: engine.TypeAny, Doc: "Writer schedule (ignored)"},
 		},
 		Outcomes: []string{"trigger"},
 	}}

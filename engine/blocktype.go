@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -54,16 +55,75 @@ const (
 	FieldRaw
 )
 
+// FieldType is the set of JSON types a field's value may have. A value of
+// another type written as a constant ("timeout: [1]") is a validation
+// problem, as the run would refuse it. For a FieldJSON field, text without
+// templates is JSON, and its type is that of the value it holds.
+type FieldType uint8
+
+const (
+	TypeString FieldType = 1 << iota
+	TypeNumber
+	TypeBool
+	TypeList
+	TypeObject
+
+	TypeScalar = TypeString | TypeNumber | TypeBool // written as text
+	TypeAny    = TypeScalar | TypeList | TypeObject
+)
+
+// String names the types for messages: "text or a number".
+func (t FieldType) String() string {
+	var names []string
+	for _, n := range []struct {
+		t    FieldType
+		name string
+	}{{TypeString, "text"}, {TypeNumber, "a number"}, {TypeBool, "true or false"}, {TypeList, "a list"}, {TypeObject, "an object"}} {
+		if t&n.t != 0 {
+			names = append(names, n.name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return "nothing"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// typeOf is the FieldType of a plain value, 0 for null.
+func typeOf(v any) FieldType {
+	switch v.(type) {
+	case nil:
+		return 0
+	case string:
+		return TypeString
+	case bool:
+		return TypeBool
+	case []any:
+		return TypeList
+	case map[string]any:
+		return TypeObject
+	}
+	return TypeNumber
+}
+
 // FieldSpec describes one field of a block type.
 type FieldSpec struct {
 	Name     string
 	Kind     FieldKind
 	Required bool
 	Doc      string
+	// Type is what the field's value may be; every built-in field says.
+	// Zero means any.
+	Type FieldType
 	// Check, when set, checks a value written without templates (a
-	// constant: a number, or text without @{), at load: validation then
-	// reports what every run would fail on. It should say what the run
-	// says (CheckDuration, CheckInt, CheckBool do).
+	// constant: a number, text without @{, or a list or object with no
+	// template inside; for a FieldJSON field, the value its JSON text
+	// holds), at load: validation then reports what every run would fail
+	// on. It should say what the run says (CheckDuration, CheckInt,
+	// CheckBool do).
 	Check func(value any) error
 }
 

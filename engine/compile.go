@@ -221,10 +221,8 @@ func compileFields(n *node, bp *Blueprint, opts compileOptions) []*Problem {
 			problems = append(problems, &Problem{Pos: pos, Block: spec.ID, Field: name, Message: msg})
 			continue
 		}
-		if v := spec.Fields[name]; fs.Check != nil && isConstant(v, fs.Kind) {
-			if err := fs.Check(v); err != nil {
-				problems = append(problems, &Problem{Pos: fieldPos(name), Block: spec.ID, Field: name, Message: err.Error()})
-			}
+		if err := checkConstant(fs, spec.Fields[name]); err != nil {
+			problems = append(problems, &Problem{Pos: fieldPos(name), Block: spec.ID, Field: name, Message: err.Error()})
 		}
 		n.fields[name] = fv
 	}
@@ -251,14 +249,68 @@ func fieldNames(ts *TypeSpec) string {
 	return strings.Join(names, ", ")
 }
 
+// checkConstant refuses at load what every run would refuse: a value of
+// a type the field does not take, or a constant its Check refuses. Values
+// that hold templates are left to the run, except that text with a
+// template around other text is text.
+func checkConstant(fs *FieldSpec, v any) error {
+	if v == nil || v == "" {
+		return nil
+	}
+	constant := isConstant(v, fs.Kind)
+	if s, ok := v.(string); ok && fs.Kind == FieldJSON {
+		if !constant {
+			return nil // what the templates insert decides
+		}
+		parsed, err := DecodeJSON([]byte(s))
+		if err != nil {
+			return fmt.Errorf("not valid JSON: %v", err)
+		}
+		v = parsed
+	}
+	if s, ok := v.(string); ok && !constant && isWholeTemplate(s) {
+		return nil // "@{x}" keeps the type of x
+	}
+	if t := typeOf(v); fs.Type != 0 && t != 0 && fs.Type&t == 0 {
+		if fs.Check != nil {
+			if err := fs.Check(v); err != nil {
+				return err // the run's own words
+			}
+		}
+		return fmt.Errorf("expected %s, found %s", fs.Type, t)
+	}
+	if constant && fs.Check != nil {
+		return fs.Check(v)
+	}
+	return nil
+}
+
+// isWholeTemplate reports whether s is exactly one @{...}.
+func isWholeTemplate(s string) bool {
+	return strings.HasPrefix(s, "@{") && strings.HasSuffix(s, "}") && strings.Count(s, "@{") == 1
+}
+
 // isConstant reports whether a field's value is the same in every run: a
-// scalar, or text without a template (a raw field's text is never one).
+// scalar, text without a template (a raw field's text is never one), or a
+// list or object of those.
 func isConstant(v any, kind FieldKind) bool {
 	switch t := v.(type) {
-	case nil, map[string]any, []any:
+	case nil:
 		return false
 	case string:
 		return t != "" && (kind == FieldRaw || !strings.Contains(t, "@{"))
+	case map[string]any:
+		for k, x := range t {
+			if strings.Contains(k, "@{") || x != nil && x != "" && !isConstant(x, kind) {
+				return false
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if x != nil && x != "" && !isConstant(x, kind) {
+				return false
+			}
+		}
 	}
 	return true
 }

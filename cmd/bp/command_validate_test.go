@@ -55,7 +55,7 @@ func TestValidateChecksConstantFields(t *testing.T) {
 	env := newBPEnv(t)
 	path := env.write("consts.bp.yaml", `key: consts
 blocks:
-  start: {type: apitrigger, outs: {trigger: [log, call, py, st, loop, ok]}}
+  start: {type: apitrigger, outs: {trigger: [log, call, py, st, loop, ok, typed, typed2, loop2]}}
   log: {type: logmessage, fields: {type: warn, message: hi}}
   call:
     type: httprequest
@@ -63,9 +63,14 @@ blocks:
   py: {type: code, fields: {code: "pass", timeout: banana}}
   st: {type: setstate, fields: {element: x, value: "1", valueType: XML}}
   loop: {type: foreach, fields: {items: "[1]", parallel: two}}
+  typed:
+    type: httprequest
+    fields: {url: "http://127.0.0.1:1/", timeout: [1], retry: {attempts: 0}, headers: [a], maxResponseBytes: {a: 1}}
+  typed2: {type: httprequest, fields: {url: [x], timeout: {a: 1}, retry: 700, insecureSkipVerify: [true]}}
+  loop2: {type: foreach, fields: {items: "{not json", parallel: [2]}}
   ok:
     type: httprequest
-    fields: {url: "http://127.0.0.1:1/", timeout: "@{payload.t}", method: post, bodyType: json, followRedirects: 3}
+    fields: {url: "http://127.0.0.1:1/", timeout: "@{payload.t}", method: post, bodyType: json, followRedirects: 3, retry: 7, headers: {A: "@{payload.a}"}, mask: [body.token]}
 `)
 	r := env.run("", "validate", path)
 	if r.code != 2 {
@@ -82,6 +87,16 @@ blocks:
 		`py: timeout: banana is not a duration`,
 		`st: valueType: "XML" is neither text nor JSON`,
 		`loop: parallel: two is not an integer`,
+		`typed: timeout: [1] is not a duration`,
+		`typed: retry: attempts: 0 is not a number from 1 to 100`,
+		`typed: headers: expected an object, found a list`,
+		`typed: maxResponseBytes: map[a:1] is not a size`,
+		`typed2: url: expected text, a number or true or false, found a list`,
+		`typed2: timeout: map[a:1] is not a duration`,
+		`typed2: retry: attempts: 700 is not a number from 1 to 100`,
+		`typed2: insecureSkipVerify: [true] is not true or false`,
+		`loop2: items: not valid JSON`,
+		`loop2: parallel: [2] is not an integer`,
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
