@@ -105,6 +105,9 @@ var hostileInputs = []hostileInput{
 		want: `duplicate block id: the same as "café" (at `},
 	{name: "Cyrillic а beside Latin a", file: "cyr.bp.yaml", gen: text("blocks:\n  a: {type: returnvalue, fields: {value: 1}}\n  \u0430: {type: returnvalue, fields: {value: 2}}\n"),
 		want: `the block id looks like "a" (at `},
+	{name: "a list where a duration belongs", file: "t1.bp.yaml", gen: text("blocks:\n  c: {type: httprequest, fields: {url: \"http://127.0.0.1:1/\", timeout: [1]}}\n"), want: "c: timeout: [1] is not a duration"},
+	{name: "an object where a duration belongs", file: "t2.bp.yaml", gen: text("blocks:\n  c: {type: httprequest, fields: {url: \"http://127.0.0.1:1/\", timeout: {a: 1}}}\n"), want: "c: timeout: map[a:1] is not a duration"},
+	{name: "retry out of range", file: "t3.bp.yaml", gen: text("blocks:\n  c: {type: httprequest, fields: {url: \"http://127.0.0.1:1/\", retry: 700}}\n"), want: "c: retry: attempts: 700 is not a number from 1 to 100"},
 	{name: "terminal escapes in a value", file: "escval.bp.yaml", gen: text("blocks:\n  a: {type: setstate, fields: {element: x, valueType: \"\\e[2J\"}}\n"), want: `"\x1b[2J" is neither text nor JSON`},
 }
 
