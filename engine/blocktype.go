@@ -57,8 +57,9 @@ const (
 
 // FieldType is the set of JSON types a field's value may have. A value of
 // another type written as a constant ("timeout: [1]") is a validation
-// problem, as the run would refuse it. For a FieldJSON field, text without
-// templates is JSON, and its type is that of the value it holds.
+// problem, as the run would refuse it. For a FieldJSON field that does not
+// take text, text without templates is JSON, and its type is that of the
+// value it holds.
 type FieldType uint8
 
 const (

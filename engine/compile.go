@@ -258,7 +258,9 @@ func checkConstant(fs *FieldSpec, v any) error {
 		return nil
 	}
 	constant := isConstant(v, fs.Kind)
-	if s, ok := v.(string); ok && fs.Kind == FieldJSON {
+	// JSON text is read for the fields that cannot take text (a field
+	// that can, parsejson's plainText, may well be given text to fail on).
+	if s, ok := v.(string); ok && fs.Kind == FieldJSON && fs.Type != 0 && fs.Type&TypeString == 0 {
 		if !constant {
 			return nil // what the templates insert decides
 		}
