@@ -369,6 +369,7 @@ func compileValue(v any, kind FieldKind, opts compileOptions) (*fieldValue, erro
 		if kind == FieldJSON {
 			kind = FieldText
 		}
+		fv.list = make([]*fieldValue, 0, len(t)) // an empty list stays a list
 		for _, x := range t {
 			c, err := compileValue(x, kind, opts)
 			if err != nil {

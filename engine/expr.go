@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,10 +377,14 @@ func (e *exprEval) eval(s *scope) (any, error) {
 	return normalizeNumber(out), nil
 }
 
-// normalizeNumber makes expr-lang's Go numbers JSON-like, so that the same
-// value compares and prints the same whichever way it was computed.
+// normalizeNumber makes expr-lang's Go values JSON-like, so that the same
+// value compares and prints the same whichever way it was computed: its
+// numbers float64, its typed lists and maps (1..3 is a []int) []any and
+// map[string]any, at any depth.
 func normalizeNumber(v any) any {
 	switch t := v.(type) {
+	case nil, string, bool, float64:
+		return v
 	case int:
 		return float64(t)
 	case int64:
@@ -392,8 +397,69 @@ func normalizeNumber(v any) any {
 		return float64(t)
 	case uint64:
 		return float64(t)
+	case []any:
+		var out []any
+		for i, x := range t {
+			if n := normalizeNumber(x); out != nil || !sameScalar(n, x) {
+				if out == nil {
+					out = append([]any(nil), t...)
+				}
+				out[i] = n
+			}
+		}
+		if out == nil {
+			return t
+		}
+		return out
+	case map[string]any:
+		var out map[string]any
+		for k, x := range t {
+			if n := normalizeNumber(x); out != nil || !sameScalar(n, x) {
+				if out == nil {
+					out = make(map[string]any, len(t))
+					for k2, x2 := range t {
+						out[k2] = x2
+					}
+				}
+				out[k] = n
+			}
+		}
+		if out == nil {
+			return t
+		}
+		return out
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			return v // bytes stay bytes
+		}
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = normalizeNumber(rv.Index(i).Interface())
+		}
+		return out
+	case reflect.Map:
+		if rv.Type().Key().Kind() != reflect.String {
+			return v
+		}
+		out := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			out[it.Key().String()] = normalizeNumber(it.Value().Interface())
+		}
+		return out
 	}
 	return v
+}
+
+// sameScalar reports whether normalizeNumber surely left x as it was.
+func sameScalar(n, x any) bool {
+	switch x.(type) {
+	case nil, string, bool, float64:
+		return true
+	}
+	return false
 }
 
 func firstLine(s string) string {

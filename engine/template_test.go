@@ -52,6 +52,9 @@ func TestTemplates(t *testing.T) {
 		{"expression with braces in a string", `@{payload.city + "}"}`, "Paris}"},
 		{"structured value: each string is a field", map[string]any{"c": "@{payload.city}", "l": []any{"@{payload.n}", "x"}}, map[string]any{"c": "Paris", "l": []any{3.0, "x"}}},
 		{"spaces inside", "@{ payload.city }", "Paris"},
+		{"a range is a list of numbers", "@{1..3}", []any{1.0, 2.0, 3.0}},
+		{"an empty list or map stays one", map[string]any{"l": []any{}, "m": map[string]any{}, "n": []any{[]any{}}}, map[string]any{"l": []any{}, "m": map[string]any{}, "n": []any{[]any{}}}},
+		{"typed lists and maps become JSON values", "@{{'a': map(1..2, # * 2), 'b': filter(['x', 'y'], # != 'x')}}", map[string]any{"a": []any{2.0, 4.0}, "b": []any{"y"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
