@@ -75,6 +75,12 @@ type Request struct {
 	// knows it: for a caller that must keep them out of files of its own
 	// (bp test --record). It must not show them.
 	OnSecret func(value string)
+	// Recording, when set, is called once the run has ended and before
+	// its record is saved (only when there is a history): a server frees
+	// the run's slot there, so that runs waiting on the disk do not keep
+	// others from starting. The run is not reported finished until Run
+	// returns.
+	Recording func()
 }
 
 // Result is a finished run, scrubbed: nothing in it holds a secret.
@@ -196,6 +202,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		// Secrets masked late in the run (a token a block found) are
 		// masked in the events recorded before it too.
 		rec.rescrub(s)
+		if req.Recording != nil {
+			req.Recording()
+		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), historySaveTimeout)
 		start := time.Now()
 		err := r.opts.History.Save(sctx, rec.record(out))

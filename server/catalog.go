@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/bprun/bp/scrub"
@@ -152,7 +153,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 func (s *Server) closeChanged(w http.ResponseWriter, v *vault.Vault) error {
 	if err := v.Compact(); err != nil {
 		w.Header().Add("Warning", `299 bp "the change is saved, but the vault file could not be compacted: see the server log"`)
-		s.warn("vault not compacted: %v", err)
+		s.warn("vault not compacted", slog.Any("error", err))
 	}
 	return v.Close()
 }

@@ -46,6 +46,9 @@ func (s *Server) runError(w http.ResponseWriter, err error, sc *scrub.Scrubber) 
 	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "1")
 		s.failScrubbed(w, http.StatusTooManyRequests, msg, sc)
+	case errors.Is(err, errQueueTimeout):
+		w.Header().Set("Retry-After", "1")
+		s.failScrubbed(w, http.StatusServiceUnavailable, msg, sc)
 	case errors.Is(err, errClosing):
 		s.failScrubbed(w, http.StatusServiceUnavailable, msg, sc)
 	case errors.As(err, &ve), errors.As(err, &fe):

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -24,7 +25,7 @@ import (
 // fixture is a real server: blueprints in a temporary directory, a real
 // vault file, a real history file, a real runner, over HTTP.
 type fixture struct {
-	t         *testing.T
+	t         testing.TB
 	url       string
 	api       *server.Server
 	token     string
@@ -56,7 +57,7 @@ func (b *syncBuffer) String() string {
 
 // newFixture serves the blueprint files given by name; edit changes the
 // server's options before it starts.
-func newFixture(t *testing.T, files map[string]string, edit func(*server.Options)) *fixture {
+func newFixture(t testing.TB, files map[string]string, edit func(*server.Options)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -91,13 +92,13 @@ func newFixture(t *testing.T, files map[string]string, edit func(*server.Options
 			return vault.Open(f.vaultPath, f.key, vault.Options{LockTimeout: 300 * time.Millisecond})
 		},
 		OpenVault: openRO,
-		Log:       f.log,
+		Logger:    slog.New(slog.NewTextHandler(f.log, nil)),
 	}
 	if edit != nil {
 		edit(&opts)
 	}
 	// The runner records runs in the store the server reads.
-	opts.Runner = runner.New(runner.Options{Library: lib, OpenVault: openRO, History: opts.History})
+	opts.Runner = runner.New(runner.Options{Library: lib, OpenVault: opts.OpenVault, History: opts.History})
 	f.token = opts.Token
 	f.api = server.New(opts)
 	srv := httptest.NewServer(f.api)
@@ -123,7 +124,7 @@ type answer struct {
 	body   string
 }
 
-func (a answer) json(t *testing.T) map[string]any {
+func (a answer) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(a.body), &m); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -29,6 +30,7 @@ type run struct {
 	start         time.Time
 	ctx           context.Context
 	cancel        context.CancelFunc
+	metrics       *metrics
 	maxEvents     int
 	maxBytes      int
 
@@ -56,6 +58,9 @@ type rawEvent struct {
 
 // Emit receives the run's events from the runner, already scrubbed.
 func (rn *run) Emit(e *engine.Event) {
+	if e.Kind == engine.BlockFinished {
+		rn.metrics.blockFinished(e)
+	}
 	j := runner.ToJSON(e)
 	data, err := marshal(j)
 	if err != nil {
@@ -205,29 +210,13 @@ func recordInfo(rec *runner.RunRecord) runInfo {
 	}
 }
 
-// errBusy, errClosing: a run refused before it started.
-var (
-	errBusy    = errors.New("too many runs in progress; try again later")
-	errClosing = errors.New("the server is shutting down")
-)
-
-// startRun starts a run in the background and returns once it started
-// (its first event) or failed to start: then with the error, and the run
-// when it got as far as having a scrubber.
+// startRun starts a run, in the slot its caller acquired, in the
+// background and returns once it started (its first event) or failed to
+// start: then with the error, and the run when it got as far as having a
+// scrubber. The slot is released when the run ends.
 func (s *Server) startRun(key string, payload any, trigger string, follow bool) (*run, *subscriber, error) {
-	if s.lib != nil {
-		// Unknown and invalid blueprints are refused before they take a slot.
-		if _, err := s.lib.Program(key); err != nil {
-			return nil, nil, err
-		}
-	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		return nil, nil, errBusy
-	}
 	rn := &run{
-		id: uuid.NewString(), blueprint: key, sc: scrub.New(), start: time.Now(),
+		id: uuid.NewString(), blueprint: key, sc: scrub.New(), start: time.Now(), metrics: s.metrics,
 		maxEvents: s.opts.MaxEvents, maxBytes: s.opts.MaxEventBytes, started: make(chan struct{}), done: make(chan struct{}),
 	}
 	rn.ctx, rn.cancel = context.WithCancel(s.ctx)
@@ -239,7 +228,7 @@ func (s *Server) startRun(key string, payload any, trigger string, follow bool) 
 	if s.closing {
 		s.mu.Unlock()
 		rn.cancel()
-		<-s.slots
+		s.admit.release()
 		return nil, nil, errClosing
 	}
 	s.runs[rn.id] = rn
@@ -248,16 +237,28 @@ func (s *Server) startRun(key string, payload any, trigger string, follow bool) 
 
 	go func() {
 		defer s.wg.Done()
+		recording := false
 		res, err := s.opts.Runner.Run(rn.ctx, runner.Request{
 			Blueprint: key, Payload: payload, Trigger: trigger, RunID: rn.id,
 			Sinks: []engine.Sink{rn}, Scrubber: rn.sc,
+			Recording: func() {
+				s.admit.recordingStarts()
+				recording = true
+			},
 		})
 		rn.cancel()
-		if res != nil && res.HistoryErr != nil {
-			s.warn("%s", rn.sc.String(res.HistoryErr.Error()))
+		if res != nil {
+			s.metrics.runEnded(key, res, res.HistoryTime > 0 || res.HistoryErr != nil)
+			if res.HistoryErr != nil {
+				s.warn("run not recorded", slog.String("run", rn.id), slog.String("blueprint", key), slog.String("error", rn.sc.String(res.HistoryErr.Error())))
+			}
 		}
 		rn.finish(res, err)
-		<-s.slots
+		if recording {
+			s.admit.recorded()
+		} else {
+			s.admit.release()
+		}
 		s.retire(rn)
 	}()
 
@@ -297,36 +298,53 @@ func (s *Server) lookup(id string) *run {
 	return s.runs[id]
 }
 
-// POST /v1/blueprints/{key}/runs[?wait=1][&trigger=ID]
+// POST /v1/blueprints/{key}/runs[?wait=1][&trigger=ID][&queue_wait=D]
+//
+// The request is checked, then waits for a slot, and only then is its
+// body read: a queued request holds a connection, not a payload.
 func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload is larger than %d bytes", mbe.Limit))
-			return
-		}
-		s.fail(w, http.StatusBadRequest, "reading the payload: "+err.Error())
-		return
-	}
-	var payload any
-	if len(bytes.TrimSpace(body)) > 0 {
-		v, err := engine.DecodeJSON(body)
-		if err != nil {
-			s.fail(w, http.StatusBadRequest, "payload is not valid JSON: "+err.Error())
-			return
-		}
-		payload = v
-	}
 	q := r.URL.Query()
 	wait := false
 	if v := q.Get("wait"); v != "" {
-		wait, err = strconv.ParseBool(v)
-		if err != nil {
+		var err error
+		if wait, err = strconv.ParseBool(v); err != nil {
+			s.refuseBody(w, r)
 			s.fail(w, http.StatusBadRequest, "wait must be 1 or 0, true or false")
 			return
 		}
+	}
+	queueWait := s.opts.QueueWait
+	if v := q.Get("queue_wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			s.refuseBody(w, r)
+			s.fail(w, http.StatusBadRequest, "queue_wait must be a duration such as 500ms or 2s")
+			return
+		}
+		queueWait = min(d, queueWait)
+	}
+	if s.lib != nil {
+		// Unknown and invalid blueprints are refused before they wait.
+		if _, err := s.lib.Program(key); err != nil {
+			s.refuseBody(w, r)
+			s.runError(w, err, nil)
+			return
+		}
+	}
+	if err := s.admit.acquire(r.Context(), queueWait); err != nil {
+		if r.Context().Err() != nil {
+			return // the client went away while it waited
+		}
+		s.metrics.refusedRun(err)
+		s.refuseBody(w, r)
+		s.runError(w, err, nil)
+		return
+	}
+	payload, ok := s.readPayload(w, r)
+	if !ok {
+		s.admit.release()
+		return
 	}
 
 	rn, sub, err := s.startRun(key, payload, q.Get("trigger"), wait)

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -31,10 +32,14 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxRuns    = 16
-	DefaultKeepRuns   = 64
-	DefaultMaxBody    = 10 << 20
-	DefaultMaxPending = 10000
+	DefaultMaxRuns          = 16
+	DefaultQueue            = 256
+	DefaultQueueWait        = 30 * time.Second
+	DefaultKeepRuns         = 64
+	DefaultMaxBody          = 10 << 20
+	DefaultMaxPayloadValues = 100000
+	DefaultBodyTimeout      = 30 * time.Second
+	DefaultMaxPending       = 10000
 
 	DefaultMaxEventBytes = runner.MaxRecordBytes
 )
@@ -61,13 +66,22 @@ type Options struct {
 	// every endpoint but /healthz. Without one, the server answers only
 	// requests addressed to a loopback host (see CheckListenAddr).
 	Token string
-	// Log receives one line per request (method, path, status, time),
-	// scrubbed; nil logs nothing.
-	Log io.Writer
+	// Logger receives one record per request (method, path, status,
+	// duration) and the server's warnings (a run not recorded, a reload
+	// that failed), every one scrubbed; nil logs nothing.
+	Logger *slog.Logger
 
-	// MaxRuns bounds the runs in progress at once; more are refused with
-	// 429. Zero means DefaultMaxRuns.
+	// MaxRuns bounds the runs in progress at once. Zero means
+	// DefaultMaxRuns.
 	MaxRuns int
+	// Queue bounds the requests that wait for a run to end before theirs
+	// starts; beyond it they are refused with 429 and Retry-After. Zero
+	// means DefaultQueue; -1 means no queue.
+	Queue int
+	// QueueWait bounds how long a request waits in the queue (a request
+	// may ask for less with ?queue_wait=); past it, 503 with Retry-After.
+	// Zero means DefaultQueueWait.
+	QueueWait time.Duration
 	// KeepRuns is how many finished runs that History does not hold stay
 	// in memory (the newest). Zero means DefaultKeepRuns.
 	KeepRuns int
@@ -80,6 +94,15 @@ type Options struct {
 	MaxEventBytes int
 	// MaxBody bounds a request body (payload). Zero means DefaultMaxBody.
 	MaxBody int64
+	// MaxPayloadValues bounds the JSON values of a payload (each scalar,
+	// array and object), counted before it is decoded, so that a run's
+	// memory is bounded by more than the payload's length ("[[],[],...]"
+	// costs ten times its size decoded). Zero means
+	// DefaultMaxPayloadValues.
+	MaxPayloadValues int
+	// BodyTimeout bounds the time to receive a request body once the
+	// server starts reading it. Zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Retention, when not zero, is applied to History in the background,
 	// every PruneEvery (zero means DefaultPruneEvery), from New until
 	// Shutdown.
@@ -99,16 +122,17 @@ type Server struct {
 	scrub   *scrub.Scrubber // values set through the API, for every answer
 	token   [32]byte        // sha256 of Options.Token
 
-	ctx    context.Context // parent of every run; cancelled by Shutdown
-	cancel context.CancelFunc
-	slots  chan struct{} // one per run in progress
+	ctx     context.Context // parent of every run; cancelled by Shutdown
+	cancel  context.CancelFunc
+	admit   *admission
+	log     *slog.Logger // scrubbed by scrub
+	metrics *metrics
 
 	mu       sync.Mutex
 	closing  bool
 	runs     map[string]*run
 	finished []string // ids of finished runs in memory, oldest first
 	wg       sync.WaitGroup
-	logMu    sync.Mutex
 }
 
 // New makes the API handler. It panics without Options.Runner.
@@ -125,6 +149,21 @@ func New(opts Options) *Server {
 	if opts.MaxRuns <= 0 {
 		opts.MaxRuns = DefaultMaxRuns
 	}
+	switch {
+	case opts.Queue == 0:
+		opts.Queue = DefaultQueue
+	case opts.Queue < 0:
+		opts.Queue = 0
+	}
+	if opts.QueueWait <= 0 {
+		opts.QueueWait = DefaultQueueWait
+	}
+	if opts.MaxPayloadValues <= 0 {
+		opts.MaxPayloadValues = DefaultMaxPayloadValues
+	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
 	if opts.KeepRuns <= 0 {
 		opts.KeepRuns = DefaultKeepRuns
 	}
@@ -137,17 +176,23 @@ func New(opts Options) *Server {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		opts:  opts,
 		lib:   opts.Library,
 		scrub: scrub.New(),
 		token: sha256.Sum256([]byte(opts.Token)),
-		slots: make(chan struct{}, opts.MaxRuns),
+		admit: newAdmission(opts.MaxRuns, opts.Queue),
 		runs:  map[string]*run{},
 	}
 	if opts.Token != "" {
 		s.scrub.Add(opts.Token) // no answer ever shows it either
 	}
+	s.log = slog.New(scrubHandler{next: logger.Handler(), s: s.scrub})
+	s.metrics = newMetrics(s.admit)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if opts.History != nil && !opts.Retention.IsZero() {
 		if opts.PruneEvery <= 0 {
@@ -158,7 +203,9 @@ func New(opts Options) *Server {
 			defer s.wg.Done()
 			runner.PruneEvery(s.ctx, opts.History, opts.Retention, opts.PruneEvery, func(n int, err error) {
 				if err != nil {
-					s.warn("%v", err)
+					s.warn("history not pruned", slog.Any("error", err))
+				} else {
+					s.log.Info("history pruned", slog.Int("forgotten", n))
 				}
 			})
 		}()
@@ -169,6 +216,7 @@ func New(opts Options) *Server {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.HandleFunc("POST /v1/blueprints/{key}/runs", s.postRun)
 	mux.HandleFunc("GET /v1/blueprints", s.listBlueprints)
 	mux.HandleFunc("GET /v1/runs/{id}", s.getRun)
@@ -183,7 +231,7 @@ func New(opts Options) *Server {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	s.handler = s.logged(cop.Handler(s.guard(jsonMux{mux, s})))
+	s.handler = s.observed(cop.Handler(s.guard(jsonMux{mux, s})))
 	return s
 }
 
@@ -239,6 +287,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // them to end (their events and results stay readable) or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		s.admit.close()
+	}
 	s.closing = true
 	s.mu.Unlock()
 	s.cancel()
@@ -288,60 +339,13 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter records the status of an answer for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (s *Server) logged(next http.Handler) http.Handler {
-	if s.opts.Log == nil {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		// The path only: names and ids, never a query or a body.
-		line := fmt.Sprintf("%s %s %s %d %s\n", start.UTC().Format(time.RFC3339), r.Method, r.URL.Path, sw.status, time.Since(start).Round(time.Millisecond))
-		s.logMu.Lock()
-		defer s.logMu.Unlock()
-		_, _ = io.WriteString(s.opts.Log, s.scrub.String(line))
-	})
+// warn logs a warning, scrubbed.
+func (s *Server) warn(msg string, attrs ...slog.Attr) {
+	s.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
 }
 
 // writeJSON answers v as JSON, scrubbed by sc (a run's scrubber, or nil)
 // and by the server's.
-// warn writes a warning to the server's log, scrubbed.
-func (s *Server) warn(format string, args ...any) {
-	if s.opts.Log == nil {
-		return
-	}
-	line := fmt.Sprintf("%s warning: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	_, _ = io.WriteString(s.opts.Log, s.scrub.String(line))
-}
-
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any, sc *scrub.Scrubber) {
 	b, err := marshal(v)
 	if err != nil {

@@ -301,13 +301,13 @@ func TestPayloadTooLarge(t *testing.T) {
 }
 
 func TestRunsLimitAndEventsSoFar(t *testing.T) {
-	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxRuns = 1 })
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxRuns, o.Queue = 1, -1 })
 	g := newGate(t)
 	a := f.expect(f.do("POST", "/v1/blueprints/waiting/runs", `{"url": "`+g.url+`"}`), 202)
 	id := a.json(t)["run"].(string)
 	<-g.called
 
-	// Full: the next run is refused, not queued.
+	// Full, without a queue: the next run is refused.
 	busy := f.do("POST", "/v1/blueprints/hello/runs", "")
 	if busy.status != 429 || busy.header.Get("Retry-After") == "" {
 		t.Errorf("second run: %d %v %s", busy.status, busy.header, busy.body)
@@ -485,7 +485,7 @@ func TestAccessLog(t *testing.T) {
 	f.expect(f.do("GET", "/v1/blueprints?x=1", ""), 200)
 	f.expect(f.do("GET", "/v1/runs/nope", ""), 404)
 	log := f.log.String()
-	if !strings.Contains(log, "GET /v1/blueprints 200") || !strings.Contains(log, "GET /v1/runs/nope 404") || strings.Contains(log, "x=1") {
+	if !strings.Contains(log, "method=GET path=/v1/blueprints status=200") || !strings.Contains(log, "method=GET path=/v1/runs/nope status=404") || strings.Contains(log, "x=1") {
 		t.Errorf("log:\n%s", log)
 	}
 }
@@ -594,4 +594,17 @@ func TestVaultChangesLeaveNothingBehind(t *testing.T) {
 	second := raw()
 	f.expect(f.do("DELETE", "/v1/vault/API_KEY", ""), 204)
 	gone("the deleted value's ciphertext", second)
+}
+
+// TestPayloadBoundedByItsValues: a payload of many small values is refused
+// before it is decoded, and so is a body declared larger than the bound.
+func TestPayloadBoundedByItsValues(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxPayloadValues = 1000 })
+	many := "[" + strings.Repeat("[],", 1000) + "[]]"
+	a := f.expect(f.do("POST", "/v1/blueprints/hello/runs", many), 413)
+	if !strings.Contains(a.body, "more than 1000 JSON values") {
+		t.Errorf("answer: %s", a.body)
+	}
+	f.expect(f.do("POST", "/v1/blueprints/hello/runs", "["+strings.Repeat("[],", 998)+"[]]"), 202)
+	f.expect(f.do("POST", "/v1/blueprints/hello/runs", `{"name": "x"}}`), 400)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -25,18 +26,30 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 // cancelled runs to end and the open answers to finish.
 const shutdownWait = 10 * time.Second
 
+// queueOption is --queue as server.Options.Queue, where 0 means the
+// default and -1 none.
+func queueOption(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
 // serveHistoryLockTimeout bounds how long bp serve waits at start for
 // another process that holds the history file.
 const serveHistoryLockTimeout = 5 * time.Second
 
 func newServeCmd() *cobra.Command {
 	var (
-		flags   runFlags
-		load    loadFlags
-		addr    string
-		dir     string
-		maxRuns int
-		keep    runner.Retention
+		flags     runFlags
+		load      loadFlags
+		addr      string
+		dir       string
+		maxRuns   int
+		queue     int
+		queueWait time.Duration
+		logFormat string
+		keep      runner.Retention
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +66,7 @@ func newServeCmd() *cobra.Command {
   PUT    /v1/vault/{name}              set a secret; the body is the value, byte for byte
   DELETE /v1/vault/{name}              remove a secret
   GET    /v1/vault                     names, versions and times; never values
+  GET    /metrics                      Prometheus metrics (runs, durations, queue, history)
   GET    /healthz                      "ok", without a token
 
 Every endpoint but /healthz requires "Authorization: Bearer $BP_SERVER_TOKEN"
@@ -61,7 +75,10 @@ when BP_SERVER_TOKEN is set. Without it, bp serve listens only on loopback
 Every answer is scrubbed of the vault's secrets; none holds a secret value.
 
 Runs read a snapshot of the vault (--vault), are recorded in the run history
-(--history), and at most --max-runs run at once (more get 429). bp serve holds
+(--history). At most --max-runs run at once; up to --queue more requests wait
+for one to end (each at most --queue-wait, else 503); beyond them, 429 with
+Retry-After. The log (--log text or json) has one record per request and
+every warning. bp serve holds
 the history file while it serves: a run is answered as finished only once its
 record is on disk (many runs share one disk flush), and a run that could not be
 recorded says so in its answer ("history_error") and in the server log. Other
@@ -95,6 +112,17 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if maxRuns < 1 {
 				return withCode(exitUsage, fmt.Errorf("--max-runs must be at least 1"))
 			}
+			if queue < 0 || queueWait <= 0 {
+				return withCode(exitUsage, fmt.Errorf("--queue must not be negative, and --queue-wait must be positive"))
+			}
+			if logFormat != "text" && logFormat != "json" {
+				return withCode(exitUsage, fmt.Errorf("--log must be text or json, not %q", logFormat))
+			}
+			var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+			if logFormat == "json" {
+				handler = slog.NewJSONHandler(stderr, nil)
+			}
+			logger := slog.New(handler)
 			set, err := loadSet(dir, load)
 			if err != nil {
 				return err
@@ -145,9 +173,11 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 					// bp vault set does.
 					return vault.OpenEnv(vaultPath, os.Getenv, vault.Options{LockTimeout: vault.DefaultLockTimeout, CreateIfMissing: true})
 				},
-				Token:   token,
-				Log:     stderr,
-				MaxRuns: maxRuns,
+				Token:     token,
+				Logger:    logger,
+				MaxRuns:   maxRuns,
+				Queue:     queueOption(queue),
+				QueueWait: queueWait,
 			})
 
 			ln, err := net.Listen("tcp", addr)
@@ -159,9 +189,9 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if token != "" {
 				auth = "bearer token required"
 			}
-			fmt.Fprintf(stderr, "bp: serving %d blueprints from %s on http://%s (%s)\n", len(set.Blueprints), dir, ln.Addr(), auth)
+			logger.Info("serving", "blueprints", len(set.Blueprints), "dir", dir, "url", "http://"+ln.Addr().String(), "auth", auth)
 			for _, fe := range set.Errors {
-				fmt.Fprintln(stderr, "bp: warning:", fe)
+				logger.Warn("blueprint file not loaded", "error", fe)
 			}
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -174,7 +204,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			case <-ctx.Done():
 			}
 			stop() // a second signal kills bp at once
-			fmt.Fprintln(stderr, "bp: shutting down: cancelling the runs in progress")
+			logger.Info("shutting down: cancelling the runs in progress")
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
 			defer cancel()
 			runsDone := make(chan error, 1)
@@ -183,7 +213,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			herr := hs.Shutdown(sctx)
 			rerr := <-runsDone
 			if err := errors.Join(rerr, herr); err != nil {
-				fmt.Fprintln(stderr, "bp: warning: shutdown:", err)
+				logger.Warn("shutdown", "error", err)
 			}
 			return nil
 		},
@@ -192,7 +222,10 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 	load.register(cmd)
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback only with $BP_SERVER_TOKEN)")
 	cmd.Flags().StringVar(&dir, "dir", ".", "directory (or file) of blueprints to serve")
-	cmd.Flags().IntVar(&maxRuns, "max-runs", server.DefaultMaxRuns, "runs in progress at once; more are refused with 429")
+	cmd.Flags().IntVar(&maxRuns, "max-runs", server.DefaultMaxRuns, "runs in progress at once; more wait in the queue")
+	cmd.Flags().IntVar(&queue, "queue", server.DefaultQueue, "run requests that may wait for a run to end; beyond them, 429 with Retry-After (0: no queue)")
+	cmd.Flags().DurationVar(&queueWait, "queue-wait", server.DefaultQueueWait, "how long a request may wait in the queue before it gets 503 (a request may ask for less with ?queue_wait=)")
+	cmd.Flags().StringVar(&logFormat, "log", "text", "server log format: text or json (log/slog)")
 	cmd.Flags().IntVar(&keep.MaxRuns, "keep-runs", 0, "history keeps this many runs, the newest, pruning in the background (0 keeps all)")
 	cmd.Flags().DurationVar(&keep.MaxAge, "keep-for", 0, "history forgets runs older than this, in the background (e.g. 720h; 0 keeps all)")
 	return cmd

@@ -118,3 +118,30 @@ func TestServeRefusesNegativeRetention(t *testing.T) {
 		}
 	}
 }
+
+func TestServeLogsJSON(t *testing.T) {
+	env := newBPEnv(t)
+	env.write("flows/three.bp.yaml", threeBlocks)
+	p := startServe(t, env, "json-token-0123456789", "--dir", "flows", "--log", "json")
+	if code, _, body := p.call("POST", "/v1/blueprints/three/runs?wait=1", `{"n": 2}`, true); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	p.stop()
+	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+	sawRequest := false
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("a log line is not JSON: %q", line)
+		}
+		if rec["msg"] == "request" && rec["path"] == "/v1/blueprints/three/runs" && rec["status"] == float64(200) {
+			sawRequest = true
+		}
+	}
+	if !sawRequest {
+		t.Errorf("no request record:\n%s", p.stderr.String())
+	}
+	if r := env.run("", "serve", "--log", "yaml"); r.code != exitUsage {
+		t.Errorf("--log yaml: %v", r)
+	}
+}

@@ -275,7 +275,7 @@ blocks:
 		t.Errorf("shutdown took %s", took)
 	}
 	log := p.stderr.String()
-	if !strings.Contains(log, "shutting down") || !strings.Contains(log, "POST /v1/blueprints/secretive/runs 200") {
+	if !strings.Contains(log, "shutting down") || !strings.Contains(log, "method=POST path=/v1/blueprints/secretive/runs status=200") {
 		t.Errorf("server log:\n%s", log)
 	}
 	answers = append(answers, log)
