@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -297,7 +300,20 @@ func TestRunErrors(t *testing.T) {
 
 func TestPayloadTooLarge(t *testing.T) {
 	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxBody = 64 })
-	f.expect(f.do("POST", "/v1/blueprints/hello/runs", `{"name": "`+strings.Repeat("x", 100)+`"}`), 413)
+	large := `{"name": "` + strings.Repeat("x", 100) + `"}`
+	// Declared: refused before it is read.
+	f.expect(f.do("POST", "/v1/blueprints/hello/runs", large), 413)
+	// Sent in chunks, its length unknown: refused once it passes the bound.
+	req, _ := http.NewRequest("POST", f.url+"/v1/blueprints/hello/runs", io.MultiReader(strings.NewReader(large)))
+	req.ContentLength = -1
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("chunked payload past the bound: %d", resp.StatusCode)
+	}
 }
 
 func TestRunsLimitAndEventsSoFar(t *testing.T) {
@@ -607,4 +623,25 @@ func TestPayloadBoundedByItsValues(t *testing.T) {
 	}
 	f.expect(f.do("POST", "/v1/blueprints/hello/runs", "["+strings.Repeat("[],", 998)+"[]]"), 202)
 	f.expect(f.do("POST", "/v1/blueprints/hello/runs", `{"name": "x"}}`), 400)
+}
+
+// TestAPayloadDeclaredTooLargeIsNotRead: the server answers 413 from the
+// headers alone, and closes, instead of waiting for a body it would refuse.
+func TestAPayloadDeclaredTooLargeIsNotRead(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxBody, o.BodyTimeout = 64, time.Minute })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/blueprints/hello/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n{\"name\":")
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the body came: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !resp.Close {
+		t.Errorf("answer %d, close %v; want 413 and the connection closed", resp.StatusCode, resp.Close)
+	}
 }
