@@ -129,7 +129,10 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if r.opts.Library == nil {
 		return fail(errors.New("runner has no library of blueprints"))
 	}
-	prog, err := r.opts.Library.Program(req.Blueprint)
+	// The run keeps this version of the library to its end, the
+	// blueprints it calls included, whatever Reload does meanwhile.
+	lib := r.opts.Library.version()
+	prog, err := lib.Program(req.Blueprint)
 	if err != nil {
 		return fail(err)
 	}
@@ -178,7 +181,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		},
 		MaxParallel: firstNonZero(req.MaxParallel, r.opts.MaxParallel),
 		Timeout:     firstNonZeroDuration(req.Timeout, r.opts.Timeout),
-		Library:     r.opts.Library,
+		Library:     lib,
 		LookupEnv:   r.opts.LookupEnv,
 	}
 	if rec != nil {

@@ -21,6 +21,10 @@ type blueprintInfo struct {
 	Valid       bool      `json:"valid"`
 	Error       string    `json:"error,omitempty"`
 	Problems    []problem `json:"problems,omitempty"`
+	// ReloadError says why the blueprint's file, changed, was not
+	// loaded: the version listed, the previous one, keeps serving.
+	ReloadError    string    `json:"reload_error,omitempty"`
+	ReloadProblems []problem `json:"reload_problems,omitempty"`
 }
 
 // fileError is a file that gave no blueprint.
@@ -41,13 +45,17 @@ func (s *Server) listBlueprints(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, out, nil)
 		return
 	}
-	set := s.lib.Set()
+	set, rejected := s.lib.Set(), s.lib.Rejected()
 	for _, bp := range set.Blueprints {
 		info := blueprintInfo{Key: bp.Key, Description: bp.Description, Format: bp.Format.String(), Source: bp.Source, Vault: bp.Vault, Valid: true}
 		if _, err := s.lib.Program(bp.Key); err != nil {
 			info.Valid = false
 			info.Error = s.clean(nil, err.Error())
 			info.Problems = s.problemsOf(err)
+		}
+		if why := rejected[bp.Key]; why != nil {
+			info.ReloadError = s.clean(nil, why.Error())
+			info.ReloadProblems = s.problemsOf(why)
 		}
 		out.Blueprints = append(out.Blueprints, info)
 	}

@@ -30,6 +30,7 @@ type fixture struct {
 	api       *server.Server
 	token     string
 	vaultPath string
+	dir       string // the blueprint files
 	key       vault.MasterKey
 	history   *runner.BoltHistory
 	log       *syncBuffer
@@ -54,6 +55,10 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// watchFixtureDir, as Options.WatchDir, watches the fixture's blueprint
+// directory.
+const watchFixtureDir = "(the fixture's directory)"
 
 // newFixture serves the blueprint files given by name; edit changes the
 // server's options before it starts.
@@ -94,9 +99,14 @@ func newFixture(t testing.TB, files map[string]string, edit func(*server.Options
 		OpenVault: openRO,
 		Logger:    slog.New(slog.NewTextHandler(f.log, nil)),
 	}
+	opts.LoadBlueprints = func() (*blueprints.Set, error) { return blueprints.Load(dir) }
 	if edit != nil {
 		edit(&opts)
 	}
+	if opts.WatchDir == watchFixtureDir {
+		opts.WatchDir = dir
+	}
+	f.dir = dir
 	// The runner records runs in the store the server reads.
 	opts.Runner = runner.New(runner.Options{Library: lib, OpenVault: opts.OpenVault, History: opts.History})
 	f.token = opts.Token

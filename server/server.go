@@ -17,6 +17,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"github.com/bprun/bp/blueprints"
 	"io"
 	"log/slog"
 	"net"
@@ -103,6 +104,12 @@ type Options struct {
 	// BodyTimeout bounds the time to receive a request body once the
 	// server starts reading it. Zero means DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// LoadBlueprints loads the blueprints again, for Reload; nil means
+	// the library cannot be reloaded.
+	LoadBlueprints func() (*blueprints.Set, error)
+	// WatchDir, when set with LoadBlueprints, is watched (with its
+	// subdirectories): a change there reloads the blueprints.
+	WatchDir string
 	// Retention, when not zero, is applied to History in the background,
 	// every PruneEvery (zero means DefaultPruneEvery), from New until
 	// Shutdown.
@@ -194,6 +201,14 @@ func New(opts Options) *Server {
 	s.log = slog.New(scrubHandler{next: logger.Handler(), s: s.scrub})
 	s.metrics = newMetrics(s.admit)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.lib != nil {
+		s.metrics.invalid.Set(float64(len(s.lib.Set().Errors)))
+	}
+	if opts.WatchDir != "" && opts.LoadBlueprints != nil {
+		if err := s.watch(s.ctx, opts.WatchDir); err != nil {
+			s.warn("not watching the blueprints: changes need a reload (SIGHUP)", slog.String("dir", opts.WatchDir), slog.Any("error", err))
+		}
+	}
 	if opts.History != nil && !opts.Retention.IsZero() {
 		if opts.PruneEvery <= 0 {
 			opts.PruneEvery = DefaultPruneEvery

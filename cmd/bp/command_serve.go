@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bprun/bp/blueprints"
 	"log/slog"
 	"net"
 	"net/http"
@@ -84,7 +85,10 @@ record is on disk (many runs share one disk flush), and a run that could not be
 recorded says so in its answer ("history_error") and in the server log. Other
 bp commands that read that file (bp runs, bp vault audit) wait for it to be
 released. --keep-runs and --keep-for prune history in the background. The blueprints
-are loaded once, at start; restart bp serve to load changes.
+in --dir are watched: a changed file is loaded and validated before it replaces
+the version served; one that does not load or validate is reported (log,
+/metrics, GET /v1/blueprints) and its previous version keeps serving. Runs in
+progress finish on the version they started with. SIGHUP reloads too.
 
 On SIGINT or SIGTERM, bp serve stops accepting connections, cancels the runs
 in progress, waits up to 10s for them and their streams to end, and exits 0.
@@ -164,10 +168,14 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 					MaxParallel: flags.maxParallel,
 					Timeout:     flags.timeout,
 				}),
-				Library:   lib,
-				History:   store,
-				Retention: keep,
-				OpenVault: flags.openVaultForRun,
+				Library: lib,
+				// A changed file is loaded, validated, and only then served;
+				// SIGHUP reloads too.
+				LoadBlueprints: func() (*blueprints.Set, error) { return loadSet(dir, load) },
+				WatchDir:       dir,
+				History:        store,
+				Retention:      keep,
+				OpenVault:      flags.openVaultForRun,
 				OpenVaultRW: func() (*vault.Vault, error) {
 					// Created on first PUT when a master key is set, as
 					// bp vault set does.
@@ -196,6 +204,14 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					_ = srv.Reload()
+				}
+			}()
 			served := make(chan error, 1)
 			go func() { served <- hs.Serve(ln) }()
 			select {
