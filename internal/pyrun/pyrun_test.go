@@ -847,3 +847,28 @@ func inTemp(o Options) Options {
 	o.AllowWrite = append(o.AllowWrite, os.TempDir())
 	return o
 }
+
+// TestBlockCannotBreakItsAnswer: a block that rebinds the builtins and json
+// functions the harness uses still gets its output, state and value sent.
+func TestBlockCannotBreakItsAnswer(t *testing.T) {
+	bothModes(t, func(t *testing.T, r *Runner) {
+		resp, rec := mustRun(t, r, &Request{Code: `
+import builtins, json, os
+print("before")
+state["k"] = [1, 2.5, "x"]
+set_output({"v": 7})
+for name in ("len", "isinstance", "str", "bytes", "type", "dict", "list", "int", "repr", "memoryview", "open", "Exception", "BaseException", "TypeError"):
+    setattr(builtins, name, None)
+json.dumps = json.loads = None
+json.JSONEncoder.encode = json.JSONEncoder.iterencode = None
+json.encoder.c_make_encoder = None
+os.write = os.closerange = os.kill = os.waitpid = os.listdir = None
+`, State: map[string]any{}})
+		if fmt.Sprint(resp.Value) != "map[v:7]" || fmt.Sprint(resp.State["k"]) != "[1 2.5 x]" {
+			t.Fatalf("value %v, state %v", resp.Value, resp.State)
+		}
+		if rec.text() != "before\n" {
+			t.Errorf("output %q", rec.text())
+		}
+	})
+}
