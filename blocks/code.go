@@ -44,7 +44,7 @@ func NewCode(opts Options) *Code {
 	return &Code{opts: pyrun.Options{
 		Python: opts.Python, Mode: mode, Site: opts.PythonSite, Preload: opts.PythonPreload,
 		Sandbox: opts.PythonSandbox, AllowRead: opts.PythonAllowRead, AllowWrite: opts.PythonAllowWrite,
-		Deny: opts.PythonDeny, Memory: opts.PythonMemory,
+		Deny: opts.PythonDeny, Memory: opts.PythonMemory, CacheDir: opts.PythonCache,
 	}}
 }
 

@@ -118,6 +118,9 @@ type Options struct {
 	// PythonMemory bounds each code block's memory in bytes; 0 is
 	// pyrun.DefaultMemory, negative no bound.
 	PythonMemory int64
+	// PythonCache is a directory where what the interpreter says of itself
+	// is kept between processes ("" for none).
+	PythonCache string
 	// HTTP configures the httprequest block.
 	HTTP HTTPOptions
 }

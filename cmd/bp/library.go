@@ -81,6 +81,7 @@ func (f *runFlags) blockOptions(readable ...string) blocks.Options {
 		PythonAllowWrite: allowed(f.sandbox.allowWrite, "BP_PYTHON_ALLOW_WRITE"),
 		PythonDeny:       f.protectedPaths(),
 		PythonMemory:     memory,
+		PythonCache:      cacheDir(),
 	}
 }
 

@@ -89,6 +89,9 @@ func (f *runFlags) protectedPaths() []string {
 	if history != "" {
 		out = append(out, history, filepath.Dir(history))
 	}
+	if d := cacheDir(); d != "" {
+		out = append(out, d) // a block must not choose the next run's interpreter
+	}
 	if p, err := vault.DefaultPath(func(name string) string {
 		if name == vault.EnvVault {
 			return "" // the default place, wherever BP_VAULT points
@@ -131,4 +134,14 @@ func blueprintFolder(path string) string {
 		return path
 	}
 	return filepath.Dir(path)
+}
+
+// cacheDir is bp's cache directory ($XDG_CACHE_HOME/bp), or "" when there
+// is none.
+func cacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "bp")
 }

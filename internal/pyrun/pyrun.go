@@ -63,14 +63,12 @@
 package pyrun
 
 import (
-	"bytes"
 	"context"
 	_ "embed" // the harness
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
@@ -149,6 +147,12 @@ type Options struct {
 	// OpenFiles bounds the files each block may hold open; 0 means
 	// DefaultOpenFiles, negative no bound.
 	OpenFiles int
+	// CacheDir keeps what Python says of itself (its executable behind a
+	// shim, its sys.path) between processes, so that a run need not ask
+	// it again: probing costs a Python start, several behind pyenv's shim.
+	// An entry is used only while the files it depends on are unchanged.
+	// "" keeps it in this process only.
+	CacheDir string
 }
 
 // Limits a block runs under unless Options say otherwise.
@@ -339,7 +343,7 @@ func New(opts Options) (*Runner, error) {
 	if err := CheckModules(opts.Preload); err != nil {
 		return nil, fmt.Errorf("pyrun: preload: %w", err)
 	}
-	py, err := resolve(opts.Python, env)
+	py, err := resolve(opts.Python, env, opts.CacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +396,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	if r.mode != ModeForkServer {
 		return nil
 	}
-	_, err := r.server(ctx)
+	_, err := r.server(ctx, true)
 	return err
 }
 
@@ -458,7 +462,14 @@ func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, e
 		return nil, fmt.Errorf("python block cancelled: %w", err)
 	}
 	if r.mode == ModeForkServer {
-		srv, err := r.server(ctx)
+		// A block that comes while the server is still starting runs fresh
+		// rather than wait: a new interpreter answers sooner than one that
+		// starts and then forks (a blueprint's single code block, say). With
+		// preloads it waits: it needs what the server imports.
+		srv, err := r.server(ctx, len(r.preload) > 0)
+		if errors.Is(err, errNotReady) {
+			return r.runFresh(ctx, req, data, h)
+		}
 		if err == nil {
 			resp, err := r.runFork(ctx, srv, req, data, h)
 			if !errors.Is(err, errServerLost) {
@@ -482,9 +493,15 @@ func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, e
 	return r.runFresh(ctx, req, data, h)
 }
 
-// server returns a running fork server, starting one if needed. It returns
-// an error when forking is not available (the caller falls back to fresh).
-func (r *Runner) server(ctx context.Context) (*server, error) {
+// errNotReady is server's answer, when asked not to wait, while the fork
+// server starts.
+var errNotReady = errors.New("pyrun: fork server not ready yet")
+
+// server returns a running fork server, starting one if needed, and waits
+// until it is ready, or (wait false) returns errNotReady when it is not. It
+// returns an error when forking is not available (the caller falls back to
+// fresh).
+func (r *Runner) server(ctx context.Context, wait bool) (*server, error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -495,6 +512,20 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 		return nil, r.forkErr
 	}
 	srv := r.srv
+	if srv != nil && srv.isDead() && !srv.isReady() && !srv.counted {
+		// It died starting, and no block waited to see it (they ran
+		// fresh): count it here.
+		srv.counted = true
+		select {
+		case <-srv.exited: // its stderr is all read then
+		case <-time.After(time.Second):
+		}
+		r.failed(fmt.Errorf("pyrun: fork server exited at start%s", srv.stderrTail()))
+		if r.forkErr != nil {
+			r.mu.Unlock()
+			return nil, r.forkErr
+		}
+	}
 	if srv == nil || srv.isDead() {
 		var err error
 		srv, err = startServer(r.argv("serve"), r.env, r.sandbox)
@@ -507,6 +538,14 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 	}
 	r.mu.Unlock()
 
+	if !wait {
+		select {
+		case <-srv.ready:
+		case <-srv.dead: // a failed start: counted below, at once
+		default:
+			return nil, errNotReady
+		}
+	}
 	startTimeout := serverStartTimeout
 	if len(r.preload) > 0 {
 		startTimeout = preloadStartTimeout
@@ -532,7 +571,8 @@ func (r *Runner) server(ctx context.Context) (*server, error) {
 		}
 		err := fmt.Errorf("pyrun: fork server exited at start%s", srv.stderrTail())
 		r.mu.Lock()
-		if r.srv == srv {
+		if r.srv == srv && !srv.counted {
+			srv.counted = true
 			r.failed(err)
 		}
 		r.mu.Unlock()
@@ -574,110 +614,6 @@ const (
 	preloadStartTimeout = 5 * time.Minute
 	maxStartFailures    = 3
 )
-
-// interpreter is what resolve learns of a Python command, once.
-type interpreter struct {
-	path    string // sys.executable
-	version string // "3.11"
-	// site is what the `site` module sets up in this interpreter (sys.path
-	// and prefixes), as JSON for the harness, which runs under -S: the
-	// blocks see the same sys.path, but no .pth file's code runs in the
-	// fork server (it would weigh on every fork).
-	site json.RawMessage
-	// pthCode are the .pth files in its site directories that run code
-	// (an "import" line), which -S skips.
-	pthCode []string
-	// roots are the trees it reads: its prefixes and sys.path.
-	roots []string
-	// ctypes says whether it has the ctypes module, which the harness
-	// needs to confine each block.
-	ctypes bool
-}
-
-// resolved caches interpreter resolution by command and environment.
-var resolved sync.Map // string -> interpreter
-
-const probe = `import json, os, site, sys
-pth = []
-for d in site.getsitepackages():
-    try:
-        names = sorted(os.listdir(d))
-    except OSError:
-        continue
-    for n in names:
-        if not n.endswith(".pth"):
-            continue
-        try:
-            with open(os.path.join(d, n), encoding="utf-8", errors="replace") as f:
-                if any(l.startswith(("import ", "import\t")) for l in f):
-                    pth.append(n)
-        except OSError:
-            pass
-try:
-    import _ctypes
-    has_ctypes = True
-except ImportError:
-    has_ctypes = False
-sys.stdout.write(json.dumps({
-    "executable": sys.executable or "",
-    "version": "%d.%d" % sys.version_info[:2],
-    "site": {"path": [p for p in sys.path if p], "prefix": sys.prefix, "exec_prefix": sys.exec_prefix},
-    "roots": [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix],
-    "pth_code": pth,
-    "ctypes": has_ctypes,
-}))`
-
-func resolve(python string, env []string) (interpreter, error) {
-	if python == "" {
-		python = "python3"
-	}
-	lp, err := exec.LookPath(python)
-	if err != nil {
-		return interpreter{}, fmt.Errorf("pyrun: python interpreter %q not found: %w", python, err)
-	}
-	key := lp + "\x00" + strings.Join(env, "\x00")
-	if v, ok := resolved.Load(key); ok {
-		return v.(interpreter), nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, lp, "-I", "-c", probe)
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return interpreter{}, fmt.Errorf("pyrun: running %s: %w: %s", lp, err, strings.TrimSpace(stderr.String()))
-	}
-	var answer struct {
-		Executable string          `json:"executable"`
-		Version    string          `json:"version"`
-		Site       json.RawMessage `json:"site"`
-		Roots      []string        `json:"roots"`
-		PthCode    []string        `json:"pth_code"`
-		Ctypes     bool            `json:"ctypes"`
-	}
-	if err := json.Unmarshal(out, &answer); err != nil || len(answer.Site) == 0 {
-		return interpreter{}, fmt.Errorf("pyrun: unexpected answer from %s: %q", lp, out)
-	}
-	var major, minor int
-	if _, err := fmt.Sscanf(answer.Version, "%d.%d", &major, &minor); err != nil || major < 3 || (major == 3 && minor < 8) {
-		return interpreter{}, fmt.Errorf("pyrun: %s is Python %s; 3.8 or later is needed", lp, answer.Version)
-	}
-	var site struct {
-		Path []string `json:"path"`
-	}
-	_ = json.Unmarshal(answer.Site, &site)
-	in := interpreter{
-		path: answer.Executable, version: answer.Version, site: answer.Site, pthCode: answer.PthCode,
-		roots: append(answer.Roots, site.Path...), ctypes: answer.Ctypes,
-	}
-	if in.path == "" {
-		in.path = lp
-	}
-	resolved.Store(key, in)
-	return in, nil
-}
 
 // modulePattern is a dotted Python module name.
 var modulePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)

@@ -47,6 +47,10 @@ type server struct {
 	mu       sync.Mutex
 	gone     bool
 	children map[int]*child // running blocks by pid
+
+	// counted is set once a failed start has been counted against the
+	// runner (Runner.failed); guarded by the runner's mu.
+	counted bool
 }
 
 func startServer(argv []string, env []string, sb *sandbox.Sandbox) (*server, error) {
@@ -94,6 +98,15 @@ func startServer(argv []string, env []string, sb *sandbox.Sandbox) (*server, err
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func (s *server) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
 
 func (s *server) isDead() bool {
 	select {
@@ -285,6 +298,10 @@ func (s *server) unregister(pid int) {
 // close stops the server: it kills the process groups of its children and
 // exits when its socket closes.
 func (s *server) close() {
+	if !s.isReady() {
+		// Still starting: it would see its socket closed only once started.
+		killGroup(s.pid())
+	}
 	s.conn.Close()
 	<-s.dead
 	<-s.exited
