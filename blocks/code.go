@@ -41,8 +41,12 @@ func NewCode(opts Options) *Code {
 	if opts.PythonFresh {
 		mode = pyrun.ModeFresh
 	}
+	isolation := pyrun.IsolateBlock
+	if opts.PythonIsolateRun {
+		isolation = pyrun.IsolateRun
+	}
 	return &Code{opts: pyrun.Options{
-		Python: opts.Python, Mode: mode, Site: opts.PythonSite, Preload: opts.PythonPreload,
+		Python: opts.Python, Mode: mode, Isolation: isolation, Site: opts.PythonSite, Preload: opts.PythonPreload,
 		Sandbox: opts.PythonSandbox, AllowRead: opts.PythonAllowRead, AllowWrite: opts.PythonAllowWrite,
 		Deny: opts.PythonDeny, Memory: opts.PythonMemory, CacheDir: opts.PythonCache,
 	}}
@@ -71,6 +75,16 @@ func (t *Code) Warm(ctx context.Context) {
 	}
 }
 
+// EndRun lets the processes the run's blocks shared go (IsolateRun).
+func (t *Code) EndRun(runID string) {
+	if t.opts.Isolation != pyrun.IsolateRun {
+		return
+	}
+	if r, err := t.python(); err == nil {
+		r.EndSessions(runID + "/")
+	}
+}
+
 func (t *Code) python() (*pyrun.Runner, error) {
 	t.once.Do(func() { t.runner, t.err = pyrun.New(t.opts) })
 	return t.runner, t.err
@@ -96,6 +110,10 @@ func (t *Code) Run(ctx context.Context, c *engine.Call) engine.Result {
 	req := &pyrun.Request{
 		Code: code, Vault: secrets, State: d.State, Payload: d.Payload, Result: d.Result,
 		Results: d.Results, Context: d.Context, Item: d.Item, ItemID: d.ItemID,
+		// The blocks of a blueprint in a run may share a process
+		// (IsolateRun); a blueprint it calls, which may see other
+		// secrets, has its own.
+		Session: c.RunID() + "/" + c.Blueprint().Key,
 	}
 	out := &lineOutput{c: c}
 	resp, err := py.Run(ctx, req, out)

@@ -31,6 +31,16 @@ type Warmer interface {
 	Warm(ctx context.Context)
 }
 
+// RunEnder is a BlockType that keeps something for the blocks of a run (a
+// process its blocks share, say) and lets it go when the run ends. A run
+// calls EndRun once it has ended, for each such type its blueprint uses,
+// with the run's id (Call.RunID); the runs of blueprints it called share
+// that id. A type must not count on EndRun alone: a blueprint that uses it
+// only through runblueprint does not list it.
+type RunEnder interface {
+	EndRun(runID string)
+}
+
 // TypeResolver finds block types by name (without Writer's "blueprints_"
 // prefix).
 type TypeResolver interface {

@@ -16,7 +16,8 @@ type Program struct {
 	nodes []*node
 	byID  map[string]int
 
-	warmers []Warmer // the block types that get ready ahead (see Warmer)
+	warmers []Warmer   // the block types that get ready ahead (see Warmer)
+	enders  []RunEnder // the block types told when a run ends
 
 	regionsMu sync.Mutex
 	regions   map[string]*region // by start key: "" (default), "trigger:ID", "loop:ID"
@@ -157,18 +158,19 @@ func Compile(bp *Blueprint, types TypeResolver) (*Program, error) {
 		}
 		return nil, &ValidationError{Blueprint: bp.Key, Problems: unique}
 	}
-	p.warmers = warmersOf(p.nodes)
+	p.warmers = typesOf[Warmer](p.nodes)
+	p.enders = typesOf[RunEnder](p.nodes)
 	return p, nil
 }
 
-// warmersOf lists the block types of nodes that are Warmers, each pointer
-// once (another kind of type is listed per block: Warm must be cheap after
-// the first call anyway).
-func warmersOf(nodes []*node) []Warmer {
-	var out []Warmer
+// typesOf lists the block types of nodes that implement T (Warmer,
+// RunEnder), each pointer once (another kind of type is listed per block:
+// its methods must be cheap after the first call anyway).
+func typesOf[T any](nodes []*node) []T {
+	var out []T
 	seen := map[BlockType]bool{}
 	for _, n := range nodes {
-		w, ok := n.typ.(Warmer)
+		t, ok := n.typ.(T)
 		if !ok {
 			continue
 		}
@@ -178,7 +180,7 @@ func warmersOf(nodes []*node) []Warmer {
 			}
 			seen[n.typ] = true
 		}
-		out = append(out, w)
+		out = append(out, t)
 	}
 	return out
 }

@@ -152,6 +152,9 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 		res.Status, res.Return, res.HasReturn, res.Err = r.status, r.ret, r.hasRet, r.err
 	}
 	res.Duration = time.Since(start)
+	for _, e := range p.enders {
+		e.EndRun(sh.runID)
+	}
 	sh.closed.Store(true)
 	ev := &Event{Time: time.Now(), Run: sh.runID, Kind: RunFinished, Blueprint: p.bp.Key, Status: res.Status, Duration: res.Duration}
 	if res.HasReturn {

@@ -22,21 +22,23 @@ import (
 
 // runFlags are the flags of the commands that run blueprints.
 type runFlags struct {
-	vaultPath   string
-	python      string
-	pythonMode  string
-	pythonSite  bool
-	preload     []string
-	history     string
-	noHistory   bool
-	maxParallel int
-	timeout     time.Duration
-	sandbox     sandboxFlags
+	vaultPath       string
+	python          string
+	pythonMode      string
+	pythonIsolation string
+	pythonSite      bool
+	preload         []string
+	history         string
+	noHistory       bool
+	maxParallel     int
+	timeout         time.Duration
+	sandbox         sandboxFlags
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.vaultPath, "vault", "", "vault file (default $BP_VAULT, else $XDG_DATA_HOME/bp/vault.db)")
 	cmd.Flags().StringVar(&f.python, "python", "", "Python interpreter for code blocks (default $BP_PYTHON, else python3)")
+	cmd.Flags().StringVar(&f.pythonIsolation, "python-isolation", "", "which code blocks share a process: block (none: each block its own, default) or run (a run's blocks one after another in one process, each with fresh globals: faster; what a block imports or patches stays for the next); default $BP_PYTHON_ISOLATION")
 	cmd.Flags().StringVar(&f.pythonMode, "python-mode", "", "how code blocks start: fork (a fresh child of a warm fork server, default) or fresh (a new python -I per block); default $BP_PYTHON_MODE")
 	cmd.Flags().BoolVar(&f.pythonSite, "python-site", false, "run the site module's .pth files in code blocks' Python (for an editable install's import hook; slower forks); default $BP_PYTHON_SITE=1")
 	cmd.Flags().StringSliceVar(&f.preload, "python-preload", nil, "modules the Python fork server imports once, so that every code block has them without paying for the import (e.g. pandas,requests; fork mode only); default $BP_PYTHON_PRELOAD")
@@ -74,8 +76,13 @@ func (f *runFlags) blockOptions(readable ...string) blocks.Options {
 	}
 	sandboxMode, _ := f.sandboxMode() // checkPython reports errors
 	memory, _ := f.pythonMemory()     // checkPython reports errors
+	isolation := f.pythonIsolation
+	if isolation == "" {
+		isolation = os.Getenv("BP_PYTHON_ISOLATION")
+	}
 	return blocks.Options{
-		Python: python, PythonFresh: mode == "fresh", PythonSite: site, PythonPreload: preload,
+		Python: python, PythonFresh: mode == "fresh", PythonIsolateRun: isolation == "run",
+		PythonSite: site, PythonPreload: preload,
 		PythonSandbox:    sandboxMode,
 		PythonAllowRead:  append(readable, allowed(f.sandbox.allowRead, "BP_PYTHON_ALLOW_READ")...),
 		PythonAllowWrite: allowed(f.sandbox.allowWrite, "BP_PYTHON_ALLOW_WRITE"),
@@ -94,6 +101,13 @@ func (f *runFlags) checkPython() error {
 	}
 	if mode != "" && mode != "fork" && mode != "fresh" {
 		return withCode(exitUsage, fmt.Errorf("python mode must be fork or fresh, not %q", mode))
+	}
+	isolation := f.pythonIsolation
+	if isolation == "" {
+		isolation = os.Getenv("BP_PYTHON_ISOLATION")
+	}
+	if isolation != "" && isolation != "block" && isolation != "run" {
+		return withCode(exitUsage, fmt.Errorf("--python-isolation must be block or run, not %q", isolation))
 	}
 	if _, err := f.sandboxMode(); err != nil {
 		return withCode(exitUsage, fmt.Errorf("--python-sandbox: %w", err))

@@ -31,15 +31,25 @@ func cpuNow() time.Duration {
 // shape of Windmill's public benchmark, per iteration, and reports per block
 // the wall time (ns/block) and the CPU time of every process involved
 // (cpu-ns/block, less the runner's own start and stop): fork server (a fresh
-// forked process per block) against a cold `python -I` process per block.
+// forked process per block), fork server with IsolateRun (one process forked
+// per run of 40 blocks), and a cold `python -I` process per block.
 func BenchmarkBlocks40(b *testing.B) {
-	for _, m := range []Mode{ModeForkServer, ModeFresh} {
-		b.Run(m.String(), func(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts Options
+	}{
+		{"forkserver", Options{Mode: ModeForkServer}},
+		{"runisolation", Options{Mode: ModeForkServer, Isolation: IsolateRun}},
+		{"fresh", Options{Mode: ModeFresh}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
+			opts := c.opts
+			opts.Python = benchPython
 			req := &Request{Code: "set_output(1)", Timeout: time.Minute}
 			// The CPU cost of starting and stopping a runner, to subtract.
 			c0 := cpuNow()
-			r, err := New(inTemp(Options{Mode: m, Python: benchPython}))
+			r, err := New(inTemp(opts))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,7 +60,7 @@ func BenchmarkBlocks40(b *testing.B) {
 			base := cpuNow() - c0
 
 			c1 := cpuNow()
-			r, err = New(inTemp(Options{Mode: m, Python: benchPython}))
+			r, err = New(inTemp(opts))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -60,6 +70,7 @@ func BenchmarkBlocks40(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
+				req.Session = "run-" + strconv.Itoa(i) + "/"
 				for j := 0; j < 40; j++ {
 					resp, err := r.Run(ctx, req, nil)
 					if err != nil {
@@ -69,6 +80,7 @@ func BenchmarkBlocks40(b *testing.B) {
 						b.Fatalf("value %v", resp.Value)
 					}
 				}
+				r.EndSessions(req.Session)
 			}
 			wall := time.Since(start)
 			b.StopTimer()

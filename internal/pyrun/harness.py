@@ -15,7 +15,9 @@
 #   its own, and sends Go "N <pid>" with the other end of that socket
 #   (SCM_RIGHTS). Go sends the spare, on that socket, the four descriptors of a
 #   block: request pipe (read end), stdout, stderr and answer pipes (write
-#   ends); the spare makes them its fds 0, 1, 2 and 3 and runs the block. When
+#   ends); the spare makes them its fds 0, 1, 2 and 3 and runs the block. With
+#   "go" it then exits; with "keep" (a session's worker, IsolateRun) it waits
+#   on the socket for the session's next block, until Go closes it. When
 #   a child has exited the server kills the rest of its process group and sends
 #   "X <pid> <wait status>". It sends "R" once at start, when warm, and
 #   "E <message>" when it cannot fork. When a module to preload fails to
@@ -308,6 +310,8 @@ def _configure_bp_logger(logging):
     """The "bp" logger of a block: INFO and up, "LEVEL: message" on the
     block's stderr, not passed to the root logger."""
     logger = logging.getLogger("bp")
+    for h in list(logger.handlers):  # an earlier block's, in this process
+        logger.removeHandler(h)
     logger.propagate = False
     logger.setLevel(logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
@@ -702,17 +706,19 @@ def _flush_std():
             pass
 
 
-def _child(afd):
-    """Run one block: request on fd 0, answer on fd afd. Never returns."""
+def _block(afd):
+    """Run one block: request on fd 0, answer on fd afd, output on fds 1
+    and 2. It closes them, kills what the block started and returns the
+    process's exit status (0, or 70 when the harness itself failed)."""
     status = 0
     try:
         chan = _Channel(afd)
         err = _Text(chan, b"e", 2, "<stderr>")
         sys.stdout = _Text(chan, b"o", 1, "<stdout>")
         sys.stderr = err
-        if "logging" in sys.modules:  # imported by a .pth file (--python-site)
+        if "logging" in sys.modules:  # a .pth file (--python-site), or an earlier block of the run
             _configure_bp_logger(sys.modules["logging"])
-        else:
+        elif not any(type(f) is _LoggingHook for f in sys.meta_path):
             sys.meta_path.insert(0, _LoggingHook())
         try:
             req = _loads(_read_all(0))
@@ -737,7 +743,41 @@ def _child(afd):
     # has torn down this process's memory.
     _closerange(0, 4)
     _kill_descendants()
-    _exit(status)
+    return status
+
+
+def _worker(gofd, msg, fds, cmsg_space):
+    """Run the blocks Go hands over its socket gofd with their four
+    descriptors: one ("go"), or one after another for a session ("keep",
+    IsolateRun) until Go closes the socket. Never returns."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, gofd)
+    while True:
+        keep = msg == b"keep"
+        if not keep:
+            sock.close()
+        for i in range(4):
+            _dup2(fds[i], i, inheritable=i < 3)
+        for f in fds:
+            if f > 3:
+                _close(f)
+        status = _block(3)
+        if not keep or status != 0:
+            _exit(status)
+        # Hold fds 0-3 until the next block's pipes come, so that those
+        # arrive above them.
+        nul = os.open(os.devnull, os.O_RDWR)
+        for i in range(4):
+            if i != nul:
+                _dup2(nul, i, inheritable=i < 3)
+        if nul > 3:
+            _close(nul)
+        try:
+            msg, anc, _, _ = sock.recvmsg(16, cmsg_space)
+        except OSError:
+            _exit(0)
+        fds = _fds(anc)
+        if not msg or len(fds) != 4:
+            _exit(0)
 
 
 _FDSIZE = struct.calcsize("i")
@@ -886,15 +926,11 @@ def _serve(sfd, preload, limits):
                 fds = _fds(anc)
                 if not msg or len(fds) != 4:
                     _exit(0)
-                b2.detach()
-                os.dup2(fds[0], 0)
-                os.dup2(fds[1], 1)
-                os.dup2(fds[2], 2)
-                os.dup2(fds[3], 3, inheritable=False)
-                for f in fds:
-                    os.close(f)
+                # The socket leaves fd 3 to the block's answer pipe.
+                gofd = os.dup(b2.detach())
+                os.close(3)
                 sys.argv[:] = [""]
-                _child(3)
+                _worker(gofd, msg, fds, cmsg_space)
             finally:
                 _exit(70)
         try:
@@ -955,7 +991,7 @@ def _main():
     elif mode == "child":
         sys.argv[:] = [""]
         _confine_block(limits, _supervise())
-        _child(3)
+        _exit(_block(3))
     else:
         sys.stderr.write("bp harness: unknown mode %r\n" % mode)
         _exit(2)

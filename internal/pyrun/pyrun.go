@@ -102,6 +102,32 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
+// Isolation says which blocks may share a Python process.
+type Isolation int
+
+const (
+	// IsolateBlock runs every block in a process of its own (default).
+	IsolateBlock Isolation = iota
+	// IsolateRun runs the blocks of one session (Request.Session: the
+	// blocks of a run) one after another in one process forked for it,
+	// each with fresh globals; blocks that run at once get processes of
+	// their own, and a timeout or crash replaces the process. What a block
+	// imports or patches stays so for the session's next blocks, as in
+	// Writer, where every block shares one interpreter. Sessions never
+	// share a process. It applies to the fork server (ModeForkServer).
+	IsolateRun
+)
+
+func (i Isolation) String() string {
+	switch i {
+	case IsolateBlock:
+		return "block"
+	case IsolateRun:
+		return "run"
+	}
+	return fmt.Sprintf("Isolation(%d)", int(i))
+}
+
 // Options configure a Runner.
 type Options struct {
 	// Python is the interpreter: a command looked up in PATH or a path
@@ -110,6 +136,9 @@ type Options struct {
 	Python string
 	// Mode selects fork server (default) or a fresh process per block.
 	Mode Mode
+	// Isolation says which blocks may share a process (IsolateBlock, the
+	// default: none).
+	Isolation Isolation
 	// Site runs Python with its site module (and so the code of .pth files:
 	// an editable install's import hook, say) instead of -S with the
 	// sys.path and prefixes site computes, probed once. .pth files' code
@@ -177,6 +206,10 @@ type Request struct {
 	Globals map[string]any
 	// Timeout bounds the block; zero means no bound other than ctx.
 	Timeout time.Duration
+	// Session groups the blocks that may share a process under
+	// IsolateRun (a run's id and its blueprint's key, say); "" shares
+	// with none. EndSessions lets its process go.
+	Session string
 }
 
 // wireRequest is what the child reads on its stdin.
@@ -326,6 +359,9 @@ type Runner struct {
 	sandbox *sandbox.Sandbox
 	tmp     string // the blocks' private temporary directory
 
+	isolation Isolation
+	workers   map[string][]worker // IsolateRun: idle processes by session (mu)
+
 	mu       sync.Mutex
 	srv      *server
 	failures int   // consecutive fork server start failures
@@ -363,8 +399,14 @@ func New(opts Options) (*Runner, error) {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("pyrun: %w", err)
 	}
+	if opts.Isolation != IsolateBlock && opts.Isolation != IsolateRun {
+		os.RemoveAll(tmp)
+		sb.Close()
+		return nil, fmt.Errorf("pyrun: unknown isolation %d", int(opts.Isolation))
+	}
 	return &Runner{
-		py: py, site: opts.Site, preload: opts.Preload, mode: opts.Mode,
+		py: py, site: opts.Site, preload: opts.Preload, mode: opts.Mode, isolation: opts.Isolation,
+		workers: map[string][]worker{},
 		env:     withTemp(env, tmp),
 		limits:  limitsOf(opts),
 		sandbox: sb,
@@ -406,6 +448,9 @@ func (r *Runner) Close() error {
 	srv := r.srv
 	r.srv = nil
 	r.closed = true
+	for session := range r.workers {
+		r.endSessionLocked(session)
+	}
 	r.mu.Unlock()
 	if srv != nil {
 		srv.close()

@@ -177,7 +177,6 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 		return nil, err
 	}
 	defer p.closeAll()
-	var pid int
 	start := time.Now()
 	// The request goes into its pipe now (up to the pipe's capacity), so
 	// that the child finds it there at once rather than wait for Go to wake
@@ -185,32 +184,50 @@ func (r *Runner) runFork(ctx context.Context, srv *server, req *Request, data []
 	// tens of microseconds.
 	s := session{c: c, p: p, h: h, req: data}
 	s.writeReq()
+	keep := r.isolation == IsolateRun && req.Session != ""
+	msg := []byte("go") // run one block, then exit
+	if keep {
+		msg = []byte("keep") // run it, then wait for the session's next
+	}
+	var sp spareProc
 	for attempt := 0; ; attempt++ {
-		sp, replace, err := srv.take(ctx, start, req.Timeout)
-		if err != nil {
-			return nil, err
+		var ok bool
+		if keep {
+			sp, ok = r.idleWorker(srv, req.Session)
 		}
-		if replace {
-			defer srv.request(1) // after the block: see take
+		if !ok {
+			var replace bool
+			sp, replace, err = srv.take(ctx, start, req.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			if replace {
+				defer srv.request(1) // after the block: see take
+			}
 		}
 		c.update(func(c *child) { c.pid = sp.pid })
 		srv.register(sp.pid, c)
-		// Hand the block's pipes to the waiting child. A spare that died
+		// Hand the block's pipes to the waiting child. A child that died
 		// has closed its socket, so this fails rather than hang.
-		err = unix.Sendmsg(sp.sock, []byte("go"), unix.UnixRights(p.childEnd[:]...), nil, unix.MSG_NOSIGNAL)
-		unix.Close(sp.sock)
+		err = unix.Sendmsg(sp.sock, msg, unix.UnixRights(p.childEnd[:]...), nil, unix.MSG_NOSIGNAL)
 		if err == nil {
-			pid = sp.pid
 			break
 		}
+		unix.Close(sp.sock)
 		srv.unregister(sp.pid)
 		if attempt == 2 {
 			return nil, errServerLost
 		}
 	}
-	defer srv.unregister(pid)
+	defer srv.unregister(sp.pid)
 	p.closeChildEnds()
-	return s.run(ctx, start, req.Timeout)
+	resp, err := s.run(ctx, start, req.Timeout)
+	if keep && s.reusable() {
+		r.putWorker(srv, req.Session, sp)
+	} else {
+		unix.Close(sp.sock)
+	}
+	return resp, err
 }
 
 func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Handler) (*Response, error) {
@@ -288,7 +305,13 @@ type session struct {
 	done     []byte // the answer
 	gotDone  bool
 	protoErr error
+	// idle is set when the child answered, closed its pipes and is still
+	// alive: a worker of IsolateRun, ready for its session's next block.
+	idle bool
 }
+
+// reusable reports whether the child may run another block.
+func (s *session) reusable() bool { return s.idle }
 
 type stopReason int
 
@@ -373,6 +396,7 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 			// left in its process group is killed when it has exited (by
 			// the fork server, or the waiter in fresh mode).
 			exiting = !exited
+			s.idle = exiting && reason == notStopped && s.protoErr == nil
 			break
 		}
 		if !exitAt.IsZero() && now.Sub(exitAt) >= exitGrace {
