@@ -105,6 +105,37 @@ func TestNothingOutlivesItsBlock(t *testing.T) {
 	})
 }
 
+// TestNothingOutlivesItsBlockInARunsProcess: under IsolateRun the process
+// outlives the block, to run the run's next one; what the block started
+// does not.
+func TestNothingOutlivesItsBlockInARunsProcess(t *testing.T) {
+	r, err := New(inTemp(Options{Isolation: IsolateRun}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Daemons that let go of the block's pipes: Go sees the block end
+	// cleanly and keeps its process.
+	pidFile := filepath.Join(t.TempDir(), "pids")
+	resp, _ := mustRun(t, r, &Request{Session: "run/bp", Code: fmt.Sprintf(`
+import os, subprocess
+pids = [subprocess.Popen(["sleep", "300"], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid for _ in range(3)]
+open(%q, "w").write(" ".join(map(str, pids)))
+set_output(os.getpid())`, pidFile)})
+	for _, pid := range readPids(t, pidFile) {
+		waitGone(t, pid)
+	}
+	// The process itself stayed for the next block.
+	next, _ := mustRun(t, r, &Request{Code: "import os\nset_output(os.getpid())", Session: "run/bp"})
+	if next.Value != resp.Value {
+		t.Fatalf("the run's process was not kept: %v, then %v", resp.Value, next.Value)
+	}
+}
+
 // TestMemoryLimit: a block that allocates past its limit fails with an
 // error that names the limit; the next block runs.
 func TestMemoryLimit(t *testing.T) {
