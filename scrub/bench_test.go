@@ -131,7 +131,7 @@ func benchScrubber(secrets []string) (*Scrubber, []string) {
 		s.Add(sec)
 	}
 	for _, sec := range secrets {
-		pats = append(pats, forms(sec, MinSecretLen)...)
+		pats = append(pats, formTexts(sec, MinSecretLen)...)
 	}
 	return s, pats
 }

@@ -2,7 +2,7 @@ package scrub
 
 import (
 	"bytes"
-	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -18,19 +18,31 @@ import (
 // dropped for the same reason.
 const MinSecretLen = 4
 
-// forms returns the distinct byte strings under which secret may show up in
+// pattern is one byte string to mask, and the growth that widens each
+// match of it to whole encoding groups (zero for text forms).
+type pattern struct {
+	text string
+	grow grow
+}
+
+// forms returns the distinct patterns under which secret may show up in
 // output: the raw value and the encodings a block, a library or a log line
-// commonly applies to it (SPEC §8). Patterns shorter than minLen are dropped
-// (base64 forms are measured without their '=' padding, which carries no
-// information about the secret).
-func forms(secret string, minLen int) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(p string, n int) {
-		if p != "" && n >= minLen && !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+// commonly applies to it (SPEC §8). Patterns shorter than minLen are
+// dropped; base64 patterns are measured in characters of their core (see
+// base64.go).
+func forms(secret string, minLen int) []pattern {
+	var out []pattern
+	at := map[string]int{}
+	add := func(p pattern, n int) {
+		if p.text == "" || n < minLen {
+			return
 		}
+		if i, ok := at[p.text]; ok {
+			out[i].grow = out[i].grow.union(p.grow)
+			return
+		}
+		at[p.text] = len(out)
+		out = append(out, p)
 	}
 	if secret == "" {
 		return nil
@@ -49,7 +61,7 @@ func forms(secret string, minLen int) []string {
 		bases = append(bases, t[1:len(t)-1])
 	}
 	for _, b := range bases {
-		add(b, len(b))
+		add(pattern{text: b}, len(b))
 	}
 
 	// Each line of a multi-line secret (a PEM key is printed line by line,
@@ -58,7 +70,7 @@ func forms(secret string, minLen int) []string {
 	if strings.ContainsAny(secret, "\r\n") {
 		for _, l := range strings.FieldsFunc(secret, func(r rune) bool { return r == '\r' || r == '\n' }) {
 			l = strings.TrimSpace(l)
-			add(l, len(l))
+			add(pattern{text: l}, len(l))
 		}
 	}
 
@@ -67,11 +79,23 @@ func forms(secret string, minLen int) []string {
 			continue
 		}
 		for _, p := range textForms(b) {
-			add(p, len(p))
+			add(pattern{text: p}, len(p))
 		}
-		for _, p := range base64Forms(b) {
-			add(p, len(strings.TrimRight(p, "=")))
+		h := hex.EncodeToString([]byte(b))
+		add(pattern{text: h}, len(h))
+		add(pattern{text: strings.ToUpper(h)}, len(h))
+		for _, p := range base64Patterns(b, minLen) {
+			add(p, minLen)
 		}
+	}
+	return out
+}
+
+// formTexts returns the text of each of secret's forms.
+func formTexts(secret string, minLen int) []string {
+	var out []string
+	for _, p := range forms(secret, minLen) {
+		out = append(out, p.text)
 	}
 	return out
 }
@@ -119,28 +143,6 @@ func textForms(s string) []string {
 	// Quote doubling (SQL, PowerShell, GitHub expressions).
 	if strings.Contains(s, "'") {
 		f = append(f, strings.ReplaceAll(s, "'", "''"))
-	}
-	return f
-}
-
-// base64Forms returns the base64 forms of s. A secret inside a larger
-// encoded value (Basic base64(user:secret)) starts at some byte offset mod 3,
-// and the groups that mix it with its neighbours encode differently, so for
-// k = 0, 1, 2 we encode s[k:]: std and URL alphabets, padded and unpadded
-// (the full encoding is needed when s ends the encoded value: its last group
-// is partial). And because bytes after s (base64(secret + "\n")) change the
-// last partial group, also the largest whole-group prefix of s[k:], which no
-// suffix can alter.
-func base64Forms(s string) []string {
-	var f []string
-	for k := 0; k < 3 && k < len(s); k++ {
-		t := []byte(s[k:])
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-			f = append(f, enc.EncodeToString(t))
-		}
-		if whole := len(t) / 3 * 3; whole > 0 && whole < len(t) {
-			f = append(f, base64.StdEncoding.EncodeToString(t[:whole]), base64.URLEncoding.EncodeToString(t[:whole]))
-		}
 	}
 	return f
 }

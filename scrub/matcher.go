@@ -63,6 +63,14 @@ type matcher struct {
 	short     *shortTier
 	allInTier bool
 
+	// growBack is the most characters any pattern's growth widens a
+	// match back by (base64.go): a Writer holds back that many trailing
+	// base64 characters, which a match in the next write may claim.
+	// wraps is set once there are base64 patterns: wrap.go then looks for
+	// them across the line breaks of wrapped base64.
+	growBack int
+	wraps    bool
+
 	// pre[r] is a bitmap of the hashes of the first r bytes of every pattern,
 	// for r < w. It answers "could the last r bytes of a write start a
 	// pattern?" conservatively (a false positive only holds bytes back a
@@ -81,8 +89,15 @@ type table struct {
 // bucket holds the patterns whose first w bytes are key, longest first. It
 // is immutable.
 type bucket struct {
-	key  uint64
-	pats []string
+	key   uint64
+	pats  []entry
+	grows bool // some pattern has a growth: every match at a position counts
+}
+
+// entry is one pattern in a bucket or in the short tier.
+type entry struct {
+	pat  string
+	grow grow
 }
 
 func newTable(keys int) *table {
@@ -103,11 +118,8 @@ func (t *table) slot(key uint64) *atomic.Pointer[bucket] {
 	}
 }
 
-func (t *table) lookup(key uint64) []string {
-	if b := t.slot(key).Load(); b != nil {
-		return b.pats
-	}
-	return nil
+func (t *table) lookup(key uint64) *bucket {
+	return t.slot(key).Load()
 }
 
 const (
@@ -203,13 +215,13 @@ func shape(minLen int) (w, step int) {
 }
 
 // buildMatcher builds a matcher from scratch. pats must be distinct and non-empty.
-func buildMatcher(pats []string) *matcher {
+func buildMatcher(pats []pattern) *matcher {
 	if len(pats) == 0 {
 		return emptyMatcher
 	}
-	var long, short []string
+	var long, short []pattern
 	for _, p := range pats {
-		if len(p) < shortLen {
+		if len(p.text) < shortLen {
 			short = append(short, p)
 		} else {
 			long = append(long, p)
@@ -221,23 +233,30 @@ func buildMatcher(pats []string) *matcher {
 	}
 	m := buildTier(long)
 	m.allInTier = allIn
-	var sb [][]byte
+	var sb []entry
 	for _, p := range short {
-		sb = append(sb, []byte(p))
-		m.maxLen = max(m.maxLen, len(p))
+		sb = append(sb, entry{p.text, p.grow})
+		m.noteShape(p)
 	}
 	m.short = newShortTier(sb)
 	return m
 }
 
+// noteShape updates what m knows of all its patterns for p.
+func (m *matcher) noteShape(p pattern) {
+	m.maxLen = max(m.maxLen, len(p.text))
+	m.growBack = max(m.growBack, p.grow.maxBack())
+	m.wraps = m.wraps || p.grow.on != 0
+}
+
 // buildTier builds the sampled tier for pats.
-func buildTier(pats []string) *matcher {
+func buildTier(pats []pattern) *matcher {
 	if len(pats) == 0 {
 		return &matcher{}
 	}
-	m := &matcher{minLen: len(pats[0])}
+	m := &matcher{minLen: len(pats[0].text)}
 	for _, p := range pats {
-		m.minLen = min(m.minLen, len(p))
+		m.minLen = min(m.minLen, len(p.text))
 	}
 	m.w, m.step = shape(m.minLen)
 	m.wmask = maskFor(m.w)
@@ -252,16 +271,17 @@ func buildTier(pats []string) *matcher {
 	return m
 }
 
-// with returns a copy of m that also matches pats (distinct, new, non-empty);
-// all is every pattern, pats included. Pattern strings and untouched buckets
-// are shared with m, which stays valid for its readers.
-func (m *matcher) with(all, pats []string) *matcher {
+// with returns a copy of m that also matches pats (distinct and
+// non-empty; new, or known with a wider growth); all is every pattern, pats
+// included. Pattern strings and untouched buckets are shared with m, which
+// stays valid for its readers.
+func (m *matcher) with(all, pats []pattern) *matcher {
 	if len(pats) == 0 {
 		return m
 	}
-	var long, short []string
+	var long, short []pattern
 	for _, p := range pats {
-		if len(p) < shortLen && !m.allInTier {
+		if len(p.text) < shortLen && !m.allInTier {
 			short = append(short, p)
 		} else {
 			long = append(long, p)
@@ -274,20 +294,20 @@ func (m *matcher) with(all, pats []string) *matcher {
 		return buildMatcher(all)
 	}
 	for _, p := range long {
-		if len(p) < m.minLen {
+		if len(p.text) < m.minLen {
 			// w and step derive from the shortest pattern: rebuild.
 			return buildMatcher(all)
 		}
 	}
 	n := *m
 	if len(short) > 0 {
-		var sb [][]byte
+		var sb []entry
 		if m.short != nil {
 			sb = slices.Clone(m.short.pats)
 		}
 		for _, p := range short {
-			sb = append(sb, []byte(p))
-			n.maxLen = max(n.maxLen, len(p))
+			sb = append(sb, entry{p.text, p.grow})
+			n.noteShape(p)
 		}
 		n.short = newShortTier(sb)
 	}
@@ -314,11 +334,26 @@ func (m *matcher) with(all, pats []string) *matcher {
 	return &n
 }
 
-// insert adds one pattern of at least minLen bytes. The bucket it joins is
-// replaced by a new one, so a reader holding the old one is not disturbed.
-func (m *matcher) insert(p string) {
+// insert adds one pattern of at least minLen bytes, or widens the growth
+// of one it has. The bucket it joins is replaced by a new one, so a reader
+// holding the old one is not disturbed.
+func (m *matcher) insert(pt pattern) {
+	p := pt.text
+	m.noteShape(pt)
+	key := loadStr(p[:m.w])
+	s := m.table.slot(key)
+	old := s.Load()
+	if old != nil {
+		for k, e := range old.pats {
+			if e.pat == p {
+				b := &bucket{key: key, pats: slices.Clone(old.pats), grows: true}
+				b.pats[k].grow = e.grow.union(pt.grow)
+				s.Store(b)
+				return
+			}
+		}
+	}
 	m.npat++
-	m.maxLen = max(m.maxLen, len(p))
 	for r := 1; r < m.w; r++ {
 		h := (loadStr(p[:r]) * hashMul1) >> (64 - preBits)
 		m.pre[r][h>>6] |= 1 << (h & 63)
@@ -326,36 +361,35 @@ func (m *matcher) insert(p string) {
 	for o := range m.step {
 		m.filter.add(loadStr(p[o : o+m.w]))
 	}
-	key := loadStr(p[:m.w])
-	s := m.table.slot(key)
-	old := s.Load()
 	if old == nil {
-		s.Store(&bucket{key, []string{p}})
+		s.Store(&bucket{key: key, pats: []entry{{p, pt.grow}}, grows: pt.grow.on != 0})
 		m.table.n++
 		return
 	}
 	// Keep the bucket sorted longest first.
 	k := 0
-	for k < len(old.pats) && len(old.pats[k]) >= len(p) {
+	for k < len(old.pats) && len(old.pats[k].pat) >= len(p) {
 		k++
 	}
-	b := make([]string, 0, len(old.pats)+1)
+	b := make([]entry, 0, len(old.pats)+1)
 	b = append(b, old.pats[:k]...)
-	b = append(b, p)
+	b = append(b, entry{p, pt.grow})
 	b = append(b, old.pats[k:]...)
-	s.Store(&bucket{key, b})
+	s.Store(&bucket{key: key, pats: b, grows: old.grows || pt.grow.on != 0})
 }
 
 // undecided is the end value next reports for a position that may start a
-// pattern which text ends too early to confirm or rule out.
+// pattern which text ends too early to confirm or rule out, or a match
+// whose growth text ends too early to decide.
 const undecided = -1
 
-// next returns the first position p >= i where a pattern starts in text, and
-// the end of the longest pattern starting there. When final is false and a
-// pattern might start at p but text ends before that can be decided, it
-// returns (p, undecided). It returns (len(text), 0) when there is neither.
-// With final true (end of stream) every position is decided.
-func (m *matcher) next(text []byte, i int, final bool) (int, int) {
+// next returns the first position p >= i where a pattern starts in text,
+// and the span [start, end) that the patterns matching there cover, grown
+// (start <= p). When final is false and a pattern might start at p but text
+// ends before that can be decided, it returns end undecided. It returns
+// p = len(text) when there is neither. With final true (end of stream)
+// every position is decided.
+func (m *matcher) next(text []byte, i int, final bool) (p, start, end int) {
 	sc := m.scanner(text, final)
 	return sc.next(i)
 }
@@ -364,11 +398,11 @@ func (m *matcher) next(text []byte, i int, final bool) (int, int) {
 // events in position order. It caches the next event of each, so a scan
 // that calls next with increasing i stays linear.
 type scanner struct {
-	m      *matcher
-	text   []byte
-	final  bool
-	tp, te int // next sampled-tier event at or after the last i (tp -1: none yet)
-	sp, se int // next short-tier event, likewise
+	m          *matcher
+	text       []byte
+	final      bool
+	tp, ts, te int // next sampled-tier event at or after the last i (tp -1: none yet)
+	sp, ss, se int // next short-tier event, likewise
 }
 
 func (m *matcher) scanner(text []byte, final bool) scanner {
@@ -384,48 +418,48 @@ func (m *matcher) shortCount() int {
 }
 
 // next is matcher.next for increasing i.
-func (sc *scanner) next(i int) (int, int) {
+func (sc *scanner) next(i int) (int, int, int) {
 	n := len(sc.text)
 	if sc.tp < i {
-		sc.tp, sc.te = sc.m.nextTier(sc.text, i, sc.final)
+		sc.tp, sc.ts, sc.te = sc.m.nextTier(sc.text, i, sc.final)
 	}
 	if sc.sp < i {
-		sc.sp, sc.se = sc.m.short.next(sc.text, i, sc.final)
+		sc.sp, sc.ss, sc.se = sc.m.short.next(sc.text, i, sc.final)
 	}
 	switch {
 	case sc.tp < sc.sp:
-		return sc.tp, sc.te
+		return sc.tp, sc.ts, sc.te
 	case sc.sp < sc.tp:
-		return sc.sp, sc.se
+		return sc.sp, sc.ss, sc.se
 	case sc.tp >= n:
-		return n, 0
+		return n, n, 0
 	case sc.te == undecided || sc.se == undecided:
-		return sc.tp, undecided // either could still grow
+		return sc.tp, sc.tp, undecided // either could still grow
 	default:
-		return sc.tp, max(sc.te, sc.se)
+		return sc.tp, min(sc.ts, sc.ss), max(sc.te, sc.se)
 	}
 }
 
 // nextTier is next for the sampled tier alone.
-func (m *matcher) nextTier(text []byte, i int, final bool) (int, int) {
+func (m *matcher) nextTier(text []byte, i int, final bool) (int, int, int) {
 	n := len(text)
 	if m.npat == 0 {
-		return n, 0
+		return n, n, 0
 	}
 	step, filter, wmask := m.step, m.filter, m.wmask
 	// Samples j cover candidates j-step+1 .. j; the first covers i.
 	j := i + step - 1
 	for ; j+8 <= n; j += step {
 		if key := load8(text, j) & wmask; filter.has(key) {
-			if p, e := m.candidates(text, j, final); e != 0 {
-				return p, e
+			if p, s, e := m.candidates(text, j, final); e != 0 {
+				return p, s, e
 			}
 		}
 	}
 	for ; j+m.w <= n; j += step { // fewer than 8 bytes left
 		if key := loadN(text[j : j+m.w]); filter.has(key) {
-			if p, e := m.candidates(text, j, final); e != 0 {
-				return p, e
+			if p, s, e := m.candidates(text, j, final); e != 0 {
+				return p, s, e
 			}
 		}
 	}
@@ -433,38 +467,38 @@ func (m *matcher) nextTier(text []byte, i int, final bool) (int, int) {
 	// there (its sample would have fit), but one may be undecided.
 	if !final {
 		for p := max(i, j-step+1); p < n; p++ {
-			if e := m.at(text, p, final); e != 0 {
-				return p, e
+			if s, e := m.at(text, p, final); e != 0 {
+				return p, s, e
 			}
 		}
 	}
-	return n, 0
+	return n, n, 0
 }
 
 // candidates checks the start positions j-step+1 .. j that the gram
 // sampled at j may belong to, in increasing order.
-func (m *matcher) candidates(text []byte, j int, final bool) (int, int) {
+func (m *matcher) candidates(text []byte, j int, final bool) (int, int, int) {
 	for p := j - m.step + 1; p <= j; p++ {
-		if e := m.at(text, p, final); e != 0 {
-			return p, e
+		if s, e := m.at(text, p, final); e != 0 {
+			return p, s, e
 		}
 	}
-	return 0, 0
+	return 0, 0, 0
 }
 
-// at decides position p exactly: the end of the longest pattern starting
-// there, undecided, or 0.
-func (m *matcher) at(text []byte, p int, final bool) int {
+// at decides position p exactly: the span covered by the patterns that
+// start there, grown, with end undecided or 0 (none).
+func (m *matcher) at(text []byte, p int, final bool) (int, int) {
 	rest := text[p:]
 	if len(rest) < m.w {
 		if final {
-			return 0
+			return p, 0
 		}
 		h := (loadN(rest) * hashMul1) >> (64 - preBits)
 		if m.pre[len(rest)][h>>6]&(1<<(h&63)) != 0 {
-			return undecided
+			return p, undecided
 		}
-		return 0
+		return p, 0
 	}
 	var key uint64
 	if len(rest) >= 8 {
@@ -473,18 +507,45 @@ func (m *matcher) at(text []byte, p int, final bool) int {
 		key = loadN(rest[:m.w])
 	}
 	if !m.filter.has(key) {
-		return 0
+		return p, 0
 	}
-	for _, pat := range m.table.lookup(key) {
-		if len(pat) <= len(rest) {
-			if string(rest[:len(pat)]) == pat {
-				return p + len(pat)
-			}
-		} else if !final && string(rest) == pat[:len(rest)] {
+	b := m.table.lookup(key)
+	if b == nil {
+		return p, 0
+	}
+	return matchAt(b.pats, b.grows, text, p, final)
+}
+
+// matchAt is at for the patterns pats (longest first) that may start at p.
+// Without growth the longest match is the span; with it, every match
+// counts, as a shorter pattern may grow further.
+func matchAt(pats []entry, grows bool, text []byte, p int, final bool) (int, int) {
+	rest := text[p:]
+	start, end := p, 0
+	for _, en := range pats {
+		pat := en.pat
+		if len(pat) > len(rest) {
 			// Longest first: a longer candidate that is still open
-			// outranks any shorter match later in the bucket.
-			return undecided
+			// outranks any shorter match later in the list.
+			if !final && string(rest) == pat[:len(rest)] {
+				return p, undecided
+			}
+			continue
+		}
+		if string(rest[:len(pat)]) != pat {
+			continue
+		}
+		s, e := p, p+len(pat)
+		if en.grow.on != 0 {
+			var ok bool
+			if s, e, ok = en.grow.widen(text, p, e, final); !ok {
+				return p, undecided
+			}
+		}
+		start, end = min(start, s), max(end, e)
+		if !grows {
+			break
 		}
 	}
-	return 0
+	return start, end
 }

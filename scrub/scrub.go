@@ -12,6 +12,7 @@
 package scrub
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -25,21 +26,22 @@ type Scrubber struct {
 	// view.
 	m atomic.Pointer[matcher]
 
-	mu   sync.Mutex // serializes Add and guards the fields below
-	all  []string   // every pattern, in insertion order
-	seen map[string]struct{}
+	mu   sync.Mutex     // serializes Add and guards the fields below
+	all  []pattern      // every pattern, in insertion order
+	seen map[string]int // index in all of each pattern's text
 }
 
 // New returns a Scrubber with no patterns.
 func New() *Scrubber {
-	s := &Scrubber{seen: map[string]struct{}{}}
+	s := &Scrubber{seen: map[string]int{}}
 	s.m.Store(emptyMatcher)
 	return s
 }
 
 // Add registers secret and its forms (raw, trimmed, each line, JSON, Go %q,
-// URL query and path, XML/HTML, base64 at the three byte offsets; see
-// forms.go) and reports whether secret will be masked. A secret shorter than
+// URL query and path, XML/HTML, Python repr, hex, and base64 in whole groups
+// at the three byte offsets, standard, URL-safe, percent-encoded and
+// wrapped; see forms.go and base64.go) and reports whether secret will be masked. A secret shorter than
 // MinSecretLen bytes is ignored and Add returns false, so that callers such
 // as `bp vault set` can warn; derived forms shorter than MinSecretLen are
 // dropped too.
@@ -56,7 +58,7 @@ func (s *Scrubber) Add(secret string) bool {
 // their own patterns.
 func (s *Scrubber) AddLiteral(p string) {
 	if p != "" {
-		s.addPatterns([]string{p})
+		s.addPatterns([]pattern{{text: p}})
 	}
 }
 
@@ -65,18 +67,28 @@ func (s *Scrubber) addForms(secret string, minLen int) {
 	s.addPatterns(forms(secret, minLen))
 }
 
-func (s *Scrubber) addPatterns(pats []string) {
+func (s *Scrubber) addPatterns(pats []pattern) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var fresh []string
+	var fresh []pattern
 	for _, p := range pats {
-		if _, ok := s.seen[p]; ok || p == "" {
+		if p.text == "" {
 			continue
 		}
-		s.seen[p] = struct{}{}
+		if i, ok := s.seen[p.text]; ok {
+			// Known text: only a wider growth is news.
+			g := s.all[i].grow.union(p.grow)
+			if g == s.all[i].grow {
+				continue
+			}
+			s.all[i].grow = g
+			fresh = append(fresh, s.all[i])
+			continue
+		}
+		s.seen[p.text] = len(s.all)
 		// Strings are cloned so that a caller's large backing array (a
 		// whole response body the token was sliced from) is not kept alive.
-		p = string([]byte(p))
+		p.text = strings.Clone(p.text)
 		s.all = append(s.all, p)
 		fresh = append(fresh, p)
 	}
@@ -94,7 +106,9 @@ func (s *Scrubber) Len() int {
 // Bytes returns b with every pattern masked. If nothing matches it returns
 // b itself without allocating; otherwise a new slice. b is never modified.
 func (s *Scrubber) Bytes(b []byte) []byte {
-	r := s.m.Load().mask(b, -1, true, nil)
+	var spans [8]span // on the stack unless more are found
+	var join joinBuf
+	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join)
 	if !r.changed {
 		return b
 	}
@@ -106,7 +120,9 @@ func (s *Scrubber) Bytes(b []byte) []byte {
 func (s *Scrubber) String(str string) string {
 	// The matcher only reads, so viewing the string's bytes is safe.
 	b := unsafe.Slice(unsafe.StringData(str), len(str))
-	r := s.m.Load().mask(b, -1, true, nil)
+	var spans [8]span // on the stack unless more are found
+	var join joinBuf
+	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join)
 	if !r.changed {
 		return str
 	}
@@ -116,6 +132,6 @@ func (s *Scrubber) String(str string) string {
 
 // contains reports whether any pattern occurs in b.
 func (s *Scrubber) contains(b []byte) bool {
-	p, _ := s.m.Load().next(b, 0, true)
+	p, _, _ := s.m.Load().next(b, 0, true)
 	return p < len(b)
 }

@@ -9,26 +9,38 @@ import "slices"
 // 4-byte pattern gives step 3, a 7-byte one step 6. The tier is tiny and
 // immutable; Add rebuilds it whenever a short pattern arrives.
 type shortTier struct {
-	pats  [][]byte // longest first
-	q     int      // gram length: min(2, shortest)
-	step  int      // min(shortest-q+1, maxStep)
+	pats  []entry // longest first
+	grows bool    // some pattern has a growth
+	q     int     // gram length: min(2, shortest)
+	step  int     // min(shortest-q+1, maxStep)
 	grams *[1 << 16 / 64]uint64
 	first [4]uint64 // first bytes of all patterns
 }
 
-func newShortTier(pats [][]byte) *shortTier {
+// newShortTier builds the tier; entries with the same text merge their
+// growths.
+func newShortTier(pats []entry) *shortTier {
 	if len(pats) == 0 {
 		return nil
 	}
-	t := &shortTier{pats: slices.Clone(pats), grams: new([1 << 16 / 64]uint64)}
-	slices.SortStableFunc(t.pats, func(a, b []byte) int { return len(b) - len(a) })
-	minLen := len(t.pats[len(t.pats)-1])
+	t := &shortTier{grams: new([1 << 16 / 64]uint64)}
+	for _, e := range pats {
+		if k := slices.IndexFunc(t.pats, func(o entry) bool { return o.pat == e.pat }); k >= 0 {
+			t.pats[k].grow = t.pats[k].grow.union(e.grow)
+		} else {
+			t.pats = append(t.pats, e)
+		}
+		t.grows = t.grows || e.grow.on != 0
+	}
+	slices.SortStableFunc(t.pats, func(a, b entry) int { return len(b.pat) - len(a.pat) })
+	minLen := len(t.pats[len(t.pats)-1].pat)
 	t.q = min(2, minLen)
 	t.step = min(minLen-t.q+1, maxStep)
-	for _, p := range t.pats {
+	for _, e := range t.pats {
+		p := e.pat
 		t.first[p[0]>>6] |= 1 << (p[0] & 63)
 		for o := range t.step {
-			g := gram(p, o, t.q)
+			g := gramStr(p, o, t.q)
 			t.grams[g>>6] |= 1 << (g & 63)
 		}
 	}
@@ -42,47 +54,44 @@ func gram(b []byte, i, q int) uint {
 	return uint(b[i]) | uint(b[i+1])<<8
 }
 
+func gramStr(s string, i, q int) uint {
+	if q == 1 {
+		return uint(s[i])
+	}
+	return uint(s[i]) | uint(s[i+1])<<8
+}
+
 // next is matcher.next for the short patterns alone.
-func (t *shortTier) next(text []byte, i int, final bool) (int, int) {
+func (t *shortTier) next(text []byte, i int, final bool) (int, int, int) {
 	n := len(text)
 	if t == nil {
-		return n, 0
+		return n, n, 0
 	}
 	step, q, grams := t.step, t.q, t.grams
 	j := i + step - 1
 	for ; j+q <= n; j += step {
 		if g := gram(text, j, q); grams[(g>>6)&1023]&(1<<(g&63)) != 0 {
 			for p := j - step + 1; p <= j; p++ {
-				if e := t.at(text, p, final); e != 0 {
-					return p, e
+				if s, e := t.at(text, p, final); e != 0 {
+					return p, s, e
 				}
 			}
 		}
 	}
 	if !final { // positions no sample covers: only a prefix can start there
 		for p := max(i, j-step+1); p < n; p++ {
-			if e := t.at(text, p, final); e != 0 {
-				return p, e
+			if s, e := t.at(text, p, final); e != 0 {
+				return p, s, e
 			}
 		}
 	}
-	return n, 0
+	return n, n, 0
 }
 
 // at decides position p like matcher.at.
-func (t *shortTier) at(text []byte, p int, final bool) int {
-	rest := text[p:]
-	if c := rest[0]; t.first[c>>6]&(1<<(c&63)) == 0 {
-		return 0
+func (t *shortTier) at(text []byte, p int, final bool) (int, int) {
+	if c := text[p]; t.first[c>>6]&(1<<(c&63)) == 0 {
+		return p, 0
 	}
-	for _, pat := range t.pats {
-		if len(pat) <= len(rest) {
-			if string(rest[:len(pat)]) == string(pat) {
-				return p + len(pat)
-			}
-		} else if !final && string(rest) == string(pat[:len(rest)]) {
-			return undecided
-		}
-	}
-	return 0
+	return matchAt(t.pats, t.grows, text, p, final)
 }

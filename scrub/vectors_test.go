@@ -134,6 +134,17 @@ func TestLiteralVectors(t *testing.T) {
 	}
 }
 
+// intendedDifferences are the form vectors where bp masks more than the
+// peer asserts: the peer leaves visible the base64 group that the secret
+// shares with its neighbours, which decodes to secret bytes; bp masks every
+// group that carries a byte of the secret (base64.go). README lists them.
+var intendedDifferences = map[string]string{
+	"act-form-base64-prefix-1": "***",     // "OlBh" is ":Pa"
+	"act-form-base64-prefix-2": "***",     // "YTpQ" is "a:P"
+	"act-form-base64-prefix-4": "YWJj***", // "OlBh" is ":Pa"
+	"act-form-base64-prefix-5": "YWJj***", // "ZDpQ" is "d:P"
+}
+
 func TestFormVectors(t *testing.T) {
 	var cases []formCase
 	if err := json.Unmarshal(sharedFile(t, "masking-forms.json"), &cases); err != nil {
@@ -144,6 +155,10 @@ func TestFormVectors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.ID, func(t *testing.T) {
+			if want, ok := intendedDifferences[c.ID]; ok {
+				t.Logf("intended difference: the peer expects %q, bp masks the shared group too: %q", c.Expected, want)
+				c.Expected = want
+			}
 			s := New()
 			if c.ShortSecret {
 				// MASKING-CASES.md: these need registration without the
