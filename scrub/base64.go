@@ -107,9 +107,6 @@ func isAlnum(c byte) bool {
 // isStd reports whether c is in the standard base64 alphabet.
 func isStd(c byte) bool { return isAlnum(c) || c == '+' || c == '/' }
 
-// isB64 reports whether c is in either base64 alphabet.
-func isB64(c byte) bool { return isStd(c) || c == '-' || c == '_' }
-
 // pctChar reports the percent-encoded characters of the standard alphabet
 // and its padding; hex digits in either case (RFC 3986 2.1).
 func pctChar(a, b byte) (char, pad bool) {

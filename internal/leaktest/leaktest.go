@@ -5,6 +5,7 @@ package leaktest
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"regexp"
@@ -14,12 +15,14 @@ import (
 
 // Forms are the forms of secret that must never leave a run (SPEC section
 // 8): raw, each line of a multi-line secret, JSON-escaped (with and without
-// Go's HTML escapes), Go %q, URL query and path escaped, and base64 in the
-// four alphabets of the whole 3-byte groups at each byte offset, which no
-// neighbouring bytes can change.
+// Go's HTML escapes), Go %q, URL query and path escaped, hex in either
+// case, and base64 in the four alphabets of the whole 3-byte groups at each
+// byte offset, which no neighbouring bytes can change. (The groups a secret
+// shares with its neighbours must not show either: see CheckGroups.)
 func Forms(secret string) []string {
 	q := strconv.Quote(secret)
-	out := []string{secret, jsonEscaped(secret, true), jsonEscaped(secret, false), q[1 : len(q)-1], url.QueryEscape(secret), url.PathEscape(secret)}
+	h := hex.EncodeToString([]byte(secret))
+	out := []string{secret, jsonEscaped(secret, true), jsonEscaped(secret, false), q[1 : len(q)-1], url.QueryEscape(secret), url.PathEscape(secret), h, strings.ToUpper(h)}
 	out = append(out, regexp.MustCompile(`\r?\n`).Split(secret, -1)...)
 	for k := 0; k < 3 && k < len(secret); k++ {
 		tail := []byte(secret[k:])
