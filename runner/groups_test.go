@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -123,5 +124,47 @@ func TestWholeGroupsThroughTheRunSink(t *testing.T) {
 				t.Fatalf("%s, secret %x: the run printed %q, the scrubber in one piece gives %q", enc.Name, secret, out, want)
 			}
 		}
+	}
+}
+
+// outputEvents records the output events a run's sinks receive.
+type outputEvents struct {
+	mu  sync.Mutex
+	got [][2]string // stream, message
+}
+
+func (o *outputEvents) Emit(e *engine.Event) {
+	if e.Kind == engine.BlockOutput {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.got = append(o.got, [2]string{e.Stream, e.Message})
+	}
+}
+
+// TestOutputEventsAreDelayedNotCut: text the scrubber holds back (the end
+// of a message may be the start of a secret or of a base64 group) delays
+// its event until the rest is decided; the event is never cut in two.
+func TestOutputEventsAreDelayedNotCut(t *testing.T) {
+	set := load(t, map[string]string{"print.bp.yaml": "blocks:\n  p: {type: printer}\n"})
+	reg := blocks.Default(blocks.Options{})
+	reg.Register(printer{})
+	run := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), Secrets: runner.StaticSecrets{"S": canary}})
+	payload := []any{
+		[]any{"log", "Paris: 21.5 °C"},
+		[]any{"log", "done"},
+		[]any{"stdout", "YWJj"},
+		[]any{"log", "token " + canary[:5]},
+		[]any{"log", canary[5:] + " end"},
+		[]any{"stdout", "\n"},
+	}
+	got := &outputEvents{}
+	res, err := run.Run(context.Background(), runner.Request{Blueprint: "print", Payload: payload, Sinks: []engine.Sink{got}})
+	if err != nil || res.Status != engine.StatusCompleted {
+		t.Fatalf("run: %v %+v", err, res)
+	}
+	want := [][2]string{{"log", "Paris: 21.5 °C"}, {"log", "done"}, {"log", "token ***"}, {"log", " end"}, {"stdout", "YWJj"}, {"stdout", "\n"}}
+	slices.SortStableFunc(got.got, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	if !slices.Equal(got.got, want) {
+		t.Errorf("output events %q, want %q", got.got, want)
 	}
 }

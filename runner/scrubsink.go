@@ -15,9 +15,12 @@ import (
 //
 // A block's output is scrubbed as a stream, per block and stream, not per
 // event: a secret printed in two pieces, in two events, is still masked.
-// Held-back bytes are released when the block finishes. Log streams
-// ("log", "log:error") are messages, each whole when emitted: each is
-// scrubbed on its own, so that one message stays one event, one line.
+// An event whose text the scrubber holds back in part (it may be the start
+// of a secret, or of a base64 group) waits, whole, until the rest is
+// decided by the stream's next output or the block's end: events are
+// delayed, never cut. Log streams ("log", "log:error") are messages, each
+// whole when emitted: each is scrubbed on its own, so that one message
+// stays one event, one line, and is not delayed.
 type scrubSink struct {
 	s *scrub.Scrubber
 
@@ -29,9 +32,26 @@ type scrubSink struct {
 type outputKey struct{ scope, block, stream string }
 
 type outputStream struct {
-	buf  bytes.Buffer
-	w    *scrub.Writer
-	last engine.Event // the latest output event, the template for releases
+	k       *scrubSink
+	buf     bytes.Buffer // scrubbed text of pending[0] so far
+	w       *scrub.Writer
+	pending []engine.Event // output events whose text is not all out yet, oldest first
+}
+
+// Write receives the scrubbed text.
+func (st *outputStream) Write(p []byte) (int, error) { return st.buf.Write(p) }
+
+// Marked is called by the scrub.Writer when the text of the oldest pending
+// event is all out: forward it.
+func (st *outputStream) Marked() {
+	ev := st.pending[0]
+	st.pending = st.pending[1:]
+	if st.buf.Len() == 0 {
+		return // all of it joined a mask of an earlier event
+	}
+	ev.Message = st.buf.String()
+	st.buf.Reset()
+	st.k.forward(&ev)
 }
 
 func newScrubSink(s *scrub.Scrubber, sinks []engine.Sink) *scrubSink {
@@ -59,18 +79,13 @@ func (k *scrubSink) Emit(e *engine.Event) {
 		key := outputKey{e.Scope, e.Block, e.Stream}
 		st := k.streams[key]
 		if st == nil {
-			st = &outputStream{}
-			st.w = k.s.NewWriter(&st.buf)
+			st = &outputStream{k: k}
+			st.w = k.s.NewWriter(st)
 			k.streams[key] = st
 		}
-		st.last = c
+		st.pending = append(st.pending, c)
 		_, _ = st.w.Write([]byte(e.Message))
-		if st.buf.Len() == 0 {
-			return // held back until more output, or the block's end
-		}
-		c.Message = st.buf.String()
-		st.buf.Reset()
-		k.forward(&c)
+		st.w.Mark() // forwards c now, or once its text is all out
 		return
 	case e.Kind == engine.BlockFinished:
 		k.releaseLocked(func(key outputKey) bool { return key.scope == e.Scope && key.block == e.Block })
@@ -95,13 +110,8 @@ func (k *scrubSink) releaseLocked(match func(outputKey) bool) {
 		if !match(key) {
 			continue
 		}
-		_ = st.w.Close()
+		_ = st.w.Close() // passes every mark: forwards every pending event
 		delete(k.streams, key)
-		if st.buf.Len() > 0 {
-			ev := st.last
-			ev.Message = st.buf.String()
-			k.forward(&ev)
-		}
 	}
 }
 

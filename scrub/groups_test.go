@@ -15,7 +15,7 @@ import (
 // one).
 func checkCovered(s *Scrubber, text string, marked []bool) error {
 	var join joinBuf
-	_, spans := s.m.Load().mask([]byte(text), -1, true, true, nil, nil, &join)
+	_, spans := s.m.Load().mask([]byte(text), -1, true, true, nil, nil, &join, nil)
 	covered := make([]bool, len(text))
 	for _, sp := range spans {
 		for i := sp.start; i < sp.end; i++ {

@@ -27,6 +27,9 @@ type maskResult struct {
 	changed bool
 	from    int
 	out     []byte
+	// marked: how many of the marks passed to mask fell before stop; mask
+	// replaced each of those with its position in the output.
+	marked int
 }
 
 // mask applies union masking to text. runEnd is the end of the masked run
@@ -36,6 +39,10 @@ type maskResult struct {
 // masked (a nil out makes a new slice; the result holds it), spans when
 // something matches (returned apart, sorted by start, so that a one-shot
 // caller's spans can stay on its stack). join is scratch for wrap.go.
+// marks are input positions (sorted; see Writer.Mark): mask replaces each
+// one before stop by the position in the output where the output for the
+// bytes before it ends. A Mask belongs to the bytes before a mark when its
+// run starts before the mark.
 //
 // Union rule: every occurrence of every pattern masks its byte range, grown
 // to whole groups for base64 (base64.go); a range that starts at or before
@@ -48,7 +55,7 @@ type maskResult struct {
 // input could still put in a range: the start of an undecided match, the
 // base64 characters a match in the next write could grow back over, and a
 // line that could be half of a wrapped piece (wrap.go).
-func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byte, spans []span, join *joinBuf) (maskResult, []span) {
+func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byte, spans []span, join *joinBuf, marks []int) (maskResult, []span) {
 	n := len(text)
 	stop := n
 	spans = spans[:0]
@@ -79,6 +86,7 @@ func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byt
 
 	emitted := max(0, runEnd) // bytes before this are emitted or masked
 	changed := false
+	k := 0 // marks placed in the output
 	for _, sp := range spans {
 		if sp.start >= stop {
 			break // presented again with the held-back bytes
@@ -95,6 +103,9 @@ func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byt
 				}
 				out = out[:0]
 			}
+			for ; k < len(marks) && marks[k] <= sp.start; k++ {
+				marks[k] = len(out) + max(0, marks[k]-emitted)
+			}
 			out = append(out, text[emitted:sp.start]...)
 			out = append(out, maskBytes...)
 			runEnd = sp.end
@@ -102,10 +113,13 @@ func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byt
 		emitted = max(emitted, runEnd)
 	}
 	from := min(emitted, stop)
+	for ; k < len(marks) && marks[k] <= stop; k++ {
+		marks[k] = len(out) + max(0, marks[k]-from)
+	}
 	if changed {
 		out = append(out, text[from:stop]...)
 	}
-	return maskResult{stop: stop, runEnd: runEnd, changed: changed, from: from, out: out}, spans
+	return maskResult{stop: stop, runEnd: runEnd, changed: changed, from: from, out: out, marked: k}, spans
 }
 
 func cmpSpan(a, b span) int { return a.start - b.start }

@@ -108,7 +108,7 @@ func (s *Scrubber) Len() int {
 func (s *Scrubber) Bytes(b []byte) []byte {
 	var spans [8]span // on the stack unless more are found
 	var join joinBuf
-	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join)
+	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join, nil)
 	if !r.changed {
 		return b
 	}
@@ -122,7 +122,7 @@ func (s *Scrubber) String(str string) string {
 	b := unsafe.Slice(unsafe.StringData(str), len(str))
 	var spans [8]span // on the stack unless more are found
 	var join joinBuf
-	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join)
+	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join, nil)
 	if !r.changed {
 		return str
 	}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -362,5 +363,53 @@ func TestPythonReprForm(t *testing.T) {
 	text := `ValueError: invalid literal for int() with base 10: 'it\'s"a"secret\\value'`
 	if got := s.String(text); strings.Contains(got, "secret") {
 		t.Errorf("repr form not masked: %s", got)
+	}
+}
+
+// marked collects a Writer's output cut at its marks.
+type marked struct {
+	cur  bytes.Buffer
+	done []string
+}
+
+func (m *marked) Write(p []byte) (int, error) { return m.cur.Write(p) }
+
+func (m *marked) Marked() {
+	m.done = append(m.done, m.cur.String())
+	m.cur.Reset()
+}
+
+func TestWriterMarks(t *testing.T) {
+	s := New()
+	s.Add("Password123!")
+	s.AddLiteral("0123456789")
+	cases := []struct {
+		name     string
+		messages []string
+		want     []string
+	}{
+		{"plain", []string{"Paris: 21.5 °C", "done", "abc"}, []string{"Paris: 21.5 °C", "done", "abc"}},
+		{"a secret split over two", []string{"key 01234", "56789 ok"}, []string{"key ***", " ok"}},
+		{"a secret in the second", []string{"ends in base64 YWJj", "OlBhc3N3b3JkMTIzIQ== after"}, []string{"ends in base64 YWJj", "*** after"}},
+		{"a group over the mark", []string{"ends in base64 YWJjOl", "Bhc3N3b3JkMTIzIQ== after"}, []string{"ends in base64 YWJj***", " after"}},
+		{"a mask across the mark", []string{"0123456789", "0123456789 x"}, []string{"***", " x"}},
+		{"held over several", []string{"0", "1", "2", "345", "x"}, []string{"0", "1", "2", "345", "x"}},
+		{"empty", []string{"", "a", ""}, []string{"", "a", ""}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var m marked
+			w := s.NewWriter(&m)
+			for _, msg := range c.messages {
+				w.Write([]byte(msg))
+				w.Mark()
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if m.cur.Len() != 0 || !slices.Equal(m.done, c.want) {
+				t.Errorf("got %q (and %q after the last mark), want %q", m.done, m.cur.String(), c.want)
+			}
+		})
 	}
 }

@@ -11,15 +11,16 @@ var ErrClosed = errors.New("scrub: write after Close")
 
 // Writer masks a byte stream: a secret split across writes is still masked.
 //
-// Each Write emits every byte that can no longer be part of a match, in one
-// Write to the underlying writer, or two when bytes were held back. Bytes that might begin a pattern that
-// the input so far cannot confirm or rule out are held back, usually none
-// (a line ending is rarely the start of a secret): at most the longest
-// pattern minus one byte, and, once secrets with base64 forms are
-// registered, the last three base64 characters (a match in the next write
-// may grow back over them) and a last line of base64 of up to 76
-// characters (it may be half of a wrapped one). Close emits them. There is no Flush: emitting held-back
-// bytes before the stream ends could reveal the start of a secret.
+// Each Write emits every byte that can no longer be part of a match, in a
+// Write to the underlying writer (or a few: see Mark). Bytes that the input
+// so far cannot decide are held back, usually none (a line ending is
+// rarely the start of a secret): the bytes that might begin a pattern, at
+// most the longest pattern minus one byte, and, once secrets with base64
+// forms are registered, the last three base64 characters (a match in the
+// next write may grow back over them, base64.go) and a last line of up to
+// 76 base64 characters (it may be half of a wrapped one, wrap.go). Close
+// emits them. There is no Flush: emitting held-back bytes before the stream
+// ends could reveal the start of a secret.
 //
 // Patterns added to the Scrubber while a Writer streams apply from the next
 // Write on, to held-back bytes too; bytes already emitted are never masked
@@ -32,9 +33,11 @@ type Writer struct {
 
 	mu        sync.Mutex
 	w         io.Writer
+	marker    Marker // w, if it is one
 	buf       []byte // held-back input
 	runEnd    int    // end of the masked run relative to buf[0]; <0: none touching
 	lineStart bool   // buf[0] (or the next input, if buf is empty) starts a line
+	marks     []int  // marks not passed yet, relative to buf[0]
 	out       []byte // scratch for masked output, reused across writes
 	spans     []span // scratch for the spans found
 	join      joinBuf
@@ -42,9 +45,36 @@ type Writer struct {
 	closed    bool
 }
 
+// A Marker is an underlying writer that wants to know where the output for
+// the input before each Writer.Mark ends: its Marked method is called once
+// all of that output has been written to it, and before any output for
+// input after the mark.
+type Marker interface {
+	Marked()
+}
+
 // NewWriter returns a Writer that writes the scrubbed stream to w.
 func (s *Scrubber) NewWriter(w io.Writer) *Writer {
-	return &Writer{s: s, w: w, runEnd: -1, lineStart: true}
+	m, _ := w.(Marker)
+	return &Writer{s: s, w: w, marker: m, runEnd: -1, lineStart: true}
+}
+
+// Mark notes a boundary in the input between what was written so far and
+// what comes next, such as two messages of a log, so that a caller can
+// tell their outputs apart although bytes of the first may be held back
+// and emitted with the second: see Marker. Without a Marker it does
+// nothing. A Mask that covers bytes on both sides belongs to the first.
+func (w *Writer) Mark() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.marker == nil || w.closed || w.err != nil {
+		return
+	}
+	if len(w.buf) == 0 {
+		w.marker.Marked() // everything before it is out
+		return
+	}
+	w.marks = append(w.marks, len(w.buf))
 }
 
 // Write scrubs p. It returns len(p) once p is accepted; bytes of p may be
@@ -75,8 +105,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(w.buf) <= k {
-			// What is held back now is the end of p's window: scan on
-			// from there in p itself.
+			// What is held back now is the end of p's window (and no
+			// mark is left in it): scan on from there in p itself.
 			off -= len(w.buf)
 			w.buf = w.buf[:0]
 		}
@@ -107,7 +137,7 @@ func (w *Writer) Close() error {
 	}
 	err := w.process(w.buf, true)
 	w.buf = nil
-	w.out, w.spans = nil, nil
+	w.out, w.spans, w.marks = nil, nil, nil
 	return err
 }
 
@@ -123,7 +153,7 @@ func (w *Writer) Buffered() int {
 func (w *Writer) process(text []byte, final bool) error {
 	// Load the matcher once per write: patterns added meanwhile apply from
 	// the next write on.
-	r, spans := w.s.m.Load().mask(text, w.runEnd, w.lineStart, final, w.out, w.spans, &w.join)
+	r, spans := w.s.m.Load().mask(text, w.runEnd, w.lineStart, final, w.out, w.spans, &w.join, w.marks)
 	var out []byte
 	if r.changed {
 		out = r.out
@@ -139,13 +169,21 @@ func (w *Writer) process(text []byte, final bool) error {
 	if cap(w.spans) > 1<<12 {
 		w.spans = nil
 	}
-	var err error
-	if len(out) > 0 {
-		var n int
-		n, err = w.w.Write(out)
-		if err == nil && n < len(out) {
-			err = io.ErrShortWrite
+	// The output up to each passed mark, then the mark, then the rest.
+	at := 0
+	for _, m := range w.marks[:r.marked] {
+		if err := w.emit(out[at:m]); err != nil {
+			return err
 		}
+		w.marker.Marked()
+		at = m
+	}
+	if err := w.emit(out[at:]); err != nil {
+		return err
+	}
+	w.marks = append(w.marks[:0], w.marks[r.marked:]...)
+	for i := range w.marks {
+		w.marks[i] -= r.stop
 	}
 	if r.stop > 0 {
 		w.lineStart = text[r.stop-1] == '\n'
@@ -153,6 +191,18 @@ func (w *Writer) process(text []byte, final bool) error {
 	// append handles the overlap when text is w.buf.
 	w.buf = append(w.buf[:0], text[r.stop:]...)
 	w.runEnd = max(r.runEnd-r.stop, -1)
+	return nil
+}
+
+// emit writes out to the underlying writer; an error sticks.
+func (w *Writer) emit(out []byte) error {
+	if len(out) == 0 {
+		return nil
+	}
+	n, err := w.w.Write(out)
+	if err == nil && n < len(out) {
+		err = io.ErrShortWrite
+	}
 	if err != nil {
 		w.err = err
 	}
