@@ -105,7 +105,23 @@ func isAlnum(c byte) bool {
 }
 
 // isStd reports whether c is in the standard base64 alphabet.
-func isStd(c byte) bool { return isAlnum(c) || c == '+' || c == '/' }
+func isStd(c byte) bool { return stdClass[c]&stdChar != 0 }
+
+// stdClass classes bytes for wrap.go's line checks.
+var stdClass = func() (t [256]uint8) {
+	for c := range 256 {
+		if isAlnum(byte(c)) || c == '+' || c == '/' {
+			t[c] = stdChar
+		}
+	}
+	t['='] = padChar
+	return t
+}()
+
+const (
+	stdChar = 1 << iota // in the standard alphabet
+	padChar             // '='
+)
 
 // pctChar reports the percent-encoded characters of the standard alphabet
 // and its padding; hex digits in either case (RFC 3986 2.1).

@@ -199,6 +199,41 @@ func BenchmarkStreamShortSecret(b *testing.B) {
 	}
 }
 
+// BenchmarkStreamWrapped is the worst case for wrapped base64 (wrap.go):
+// 64 MiB of MIME-wrapped base64, so that every line is a wrapped line and
+// every line break is joined and scanned, of random bytes with one of the
+// 1,000 secrets planted every 48 KiB of them (at every byte offset).
+func BenchmarkStreamWrapped(b *testing.B) {
+	secrets := benchSecrets(1000)
+	s, _ := benchScrubber(secrets)
+	r := rand.New(rand.NewPCG(76, 76))
+	raw := make([]byte, logSize/4*3)
+	for i := range raw {
+		raw[i] = byte(r.Uint32())
+	}
+	for i, k := 0, 0; i+200 < len(raw); i, k = i+48<<10+k%3, k+1 {
+		copy(raw[i:], strings.TrimSpace(secrets[k%len(secrets)]))
+	}
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var wrapped strings.Builder
+	for len(enc) > 0 {
+		n := min(len(enc), 76)
+		wrapped.WriteString(enc[:n])
+		wrapped.WriteByte('\n')
+		enc = enc[n:]
+	}
+	text := []byte(wrapped.String())
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := s.NewWriter(io.Discard)
+		for i := 0; i < len(text); i += chunkSize {
+			w.Write(text[i:min(i+chunkSize, len(text))])
+		}
+		w.Close()
+	}
+}
+
 // BenchmarkLine is one 200-byte log line, one-shot, with 1,000 secrets.
 func BenchmarkLine(b *testing.B) {
 	secrets := benchSecrets(1000)

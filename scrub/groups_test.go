@@ -31,7 +31,9 @@ func checkCovered(s *Scrubber, text string, marked []bool) error {
 }
 
 // TestWholeGroupsProperty: for random secrets (4–64 bytes, any bytes)
-// between random neighbours (0–5 bytes), in every encoding that masks by
+// between random neighbours (0–5 bytes, and for a quarter a prefix of up
+// to 120, so that wrapped lines break the secret at every place), in every
+// encoding that masks by
 // groups, no visible character belongs to a group that carries a byte of
 // the secret, one-shot or streamed in random pieces (groups split across
 // writes).
@@ -51,8 +53,11 @@ func TestWholeGroupsProperty(t *testing.T) {
 	for it := range iters {
 		secret := rnd(4 + r.IntN(61))
 		prefix, suffix := rnd(r.IntN(6)), rnd(r.IntN(6))
-		if it%4 == 0 { // printable neighbours, as in a Basic-auth header
+		switch it % 4 {
+		case 0: // printable neighbours, as in a Basic-auth header
 			prefix, suffix = []byte("user:"[:len(prefix)]), []byte("\n\n\n\n\n"[:len(suffix)])
+		case 1: // deep in a document: wrapped lines break the secret anywhere
+			prefix = rnd(r.IntN(120))
 		}
 		s := New()
 		s.Add(string(secret))

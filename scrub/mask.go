@@ -11,7 +11,7 @@ var maskBytes = []byte(Mask)
 type span struct{ start, end int }
 
 // joinBuf holds a wrapped line joined to the start of the next (wrap.go).
-type joinBuf [2 * mimeWidth]byte
+type joinBuf [2 * joinReach]byte
 
 // maskResult describes what mask decided about a prefix of text.
 type maskResult struct {

@@ -19,14 +19,29 @@ const (
 
 func isWrapWidth(n int) bool { return n == pemWidth || n == mimeWidth }
 
-// allStd reports whether b is all standard base64 characters.
-func allStd(b []byte) bool {
-	for _, c := range b {
-		if !isStd(c) {
-			return false
+// stdRun returns the length of the run of standard base64 characters and
+// padding that starts b, at most max bytes long, and whether it holds
+// padding.
+func stdRun(b []byte, limit int) (n int, padded bool) {
+	b = b[:min(len(b), limit)]
+	// Eight at a time while all are in the alphabet: independent loads,
+	// one branch.
+	for ; n+8 <= len(b); n += 8 {
+		c := b[n : n+8 : n+8]
+		if stdClass[c[0]]&stdClass[c[1]]&stdClass[c[2]]&stdClass[c[3]]&
+			stdClass[c[4]]&stdClass[c[5]]&stdClass[c[6]]&stdClass[c[7]]&stdChar == 0 {
+			break
 		}
 	}
-	return true
+	for ; n < len(b); n++ {
+		switch stdClass[b[n]] {
+		case 0:
+			return n, padded
+		case padChar:
+			padded = true
+		}
+	}
+	return n, padded
 }
 
 // joins appends to spans the pieces found across the line breaks of
@@ -46,63 +61,71 @@ func (m *matcher) joins(text []byte, lineStart, final bool, spans []span, stop i
 	}
 	prev, prevEnd := -1, -1 // the previous line, if wrapped base64: text[prev:prevEnd]
 	for {
-		i := bytes.IndexByte(text[ls:], '\n')
+		// The line's run of base64: a whole wrapped line, or the start
+		// of the line after one.
+		run, padded := stdRun(text[ls:], mimeWidth+1)
+		i := bytes.IndexByte(text[ls+run:], '\n')
 		if i < 0 {
 			// The last line, unterminated: it may become a wrapped
 			// line, or continue one.
-			tail := text[ls:]
-			if len(tail) > 0 && tail[len(tail)-1] == '\r' {
-				tail = tail[:len(tail)-1]
+			end := len(text)
+			if end > ls && text[end-1] == '\r' {
+				end--
 			}
-			if !final && len(tail) <= mimeWidth && allStd(tail) {
+			if !final && ls+run == end && run <= mimeWidth && !padded {
 				stop = min(stop, ls)
 			}
 			if prev >= 0 {
-				spans, stop = m.join(text, prev, prevEnd, ls, final, spans, stop, jb)
+				spans, stop = m.join(text, prev, prevEnd, ls, run, final, spans, stop, jb)
 			}
 			return spans, stop
 		}
-		le := ls + i
+		le := ls + run + i
 		if prev >= 0 {
-			spans, stop = m.join(text, prev, prevEnd, ls, final, spans, stop, jb)
+			spans, stop = m.join(text, prev, prevEnd, ls, run, final, spans, stop, jb)
 		}
 		ce := le // end of the line's content
 		if ce > ls && text[ce-1] == '\r' {
 			ce--
 		}
 		prev, prevEnd = -1, -1
-		if isWrapWidth(ce-ls) && allStd(text[ls:ce]) {
+		if ls+run == ce && isWrapWidth(run) && !padded {
 			prev, prevEnd = ls, ce
 		}
 		ls = le + 1
 	}
 }
 
-// join scans the wrapped line text[a0:a1] joined to the base64 that starts
-// the next line at b0, and appends the spans of the matches that cross the
-// break (the break included). If the next line may still grow into the
-// piece, it holds back the wrapped line instead.
-func (m *matcher) join(text []byte, a0, a1, b0 int, final bool, spans []span, stop int, jb *joinBuf) ([]span, int) {
-	b1 := b0
-	for b1 < len(text) && b1-b0 < mimeWidth && (isStd(text[b1]) || text[b1] == '=') {
-		b1++
-	}
-	if !final && b1 == len(text) && b1-b0 < mimeWidth {
+// join scans the end of the wrapped line text[a0:a1] joined to the start
+// of the next line, whose run of base64 starts at b0 and is run bytes long
+// (at most mimeWidth+1), and appends the spans of the matches that cross
+// the break (the break included). If the next line may still grow into
+// the piece, it holds back the wrapped line instead.
+func (m *matcher) join(text []byte, a0, a1, b0, run int, final bool, spans []span, stop int, jb *joinBuf) ([]span, int) {
+	if !final && b0+run == len(text) && run < joinReach {
 		return spans, min(stop, a0)
 	}
-	buf := append(jb[:0], text[a0:a1]...)
-	buf = append(buf, text[b0:b1]...)
-	half := a1 - a0
+	// A piece that crosses the break starts in the last maxPiece-1
+	// characters of the line and ends in the first maxPiece-1 of the
+	// next; its growth reaches 3 characters further.
+	a := max(a0, a1-joinReach)
+	buf := append(jb[:0], text[a:a1]...)
+	buf = append(buf, text[b0:b0+min(run, joinReach)]...)
+	half := a1 - a
+	first := max(0, half-(maxPiece-1)) // the first start that can cross
 	scan := m.scanner(buf, true)
-	for i := 0; i < half; {
+	for i := first; i < half; {
 		p, s, e := scan.next(i)
 		if p >= half {
 			break
 		}
 		if e > half {
-			spans = append(spans, span{a0 + s, b0 + e - half})
+			spans = append(spans, span{a + s, b0 + e - half})
 		}
 		i = p + 1
 	}
 	return spans, stop
 }
+
+// joinReach is how far from a break join looks on either side.
+const joinReach = maxPiece - 1 + 3
