@@ -1,6 +1,9 @@
 package scrub
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Mask is the token that replaces each maximal run of masked bytes.
 const Mask = "***"
@@ -9,9 +12,6 @@ var maskBytes = []byte(Mask)
 
 // span is a byte range [start, end) of text to mask.
 type span struct{ start, end int }
-
-// joinBuf holds a wrapped line joined to the start of the next (wrap.go).
-type joinBuf [2 * joinReach]byte
 
 // maskResult describes what mask decided about a prefix of text.
 type maskResult struct {
@@ -38,7 +38,7 @@ type maskResult struct {
 // says whether text[0] starts a line. out is appended to when something is
 // masked (a nil out makes a new slice; the result holds it), spans when
 // something matches (returned apart, sorted by start, so that a one-shot
-// caller's spans can stay on its stack). join is scratch for wrap.go.
+// caller's spans can stay on its stack).
 // marks are input positions (sorted; see Writer.Mark): mask replaces each
 // one before stop by the position in the output where the output for the
 // bytes before it ends. A Mask belongs to the bytes before a mark when its
@@ -55,7 +55,7 @@ type maskResult struct {
 // input could still put in a range: the start of an undecided match, the
 // base64 characters a match in the next write could grow back over, and a
 // line that could be half of a wrapped piece (wrap.go).
-func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byte, spans []span, join *joinBuf, marks []int) (maskResult, []span) {
+func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byte, spans []span, marks []int) (maskResult, []span) {
 	n := len(text)
 	stop := n
 	spans = spans[:0]
@@ -76,7 +76,7 @@ func (m *matcher) mask(text []byte, runEnd int, lineStart, final bool, out []byt
 		stop = min(stop, m.holdFrom(text, n))
 	}
 	if m.wraps {
-		spans, stop = m.joins(text, lineStart, final, spans, stop, join)
+		spans, stop = m.joins(text, lineStart, final, spans, stop)
 	}
 	// Spans come in order of match position; growth and wrapped pieces
 	// can start them earlier.
@@ -129,8 +129,8 @@ func cmpSpan(a, b span) int { return a.start - b.start }
 // over up to growBack base64 characters of any syntax, the first of which
 // may be a percent escape that p cuts (or that more input will complete).
 func (m *matcher) holdFrom(text []byte, p int) int {
-	if m.growBack == 0 {
-		return p
+	if m.growBack == 0 || p == 0 || !mayEndChar[text[p-1]] {
+		return p // the usual case: a line ends in '\n'
 	}
 	k := 0
 	switch {
@@ -148,3 +148,12 @@ func (m *matcher) holdFrom(text []byte, p int) int {
 	}
 	return p
 }
+
+// mayEndChar marks the bytes that may end a base64 character of some
+// syntax, or a percent escape cut short.
+var mayEndChar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = isAlnum(byte(c)) || strings.IndexByte("+/-_%", byte(c)) >= 0
+	}
+	return t
+}()

@@ -107,8 +107,7 @@ func (s *Scrubber) Len() int {
 // b itself without allocating; otherwise a new slice. b is never modified.
 func (s *Scrubber) Bytes(b []byte) []byte {
 	var spans [8]span // on the stack unless more are found
-	var join joinBuf
-	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join, nil)
+	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], nil)
 	if !r.changed {
 		return b
 	}
@@ -121,8 +120,7 @@ func (s *Scrubber) String(str string) string {
 	// The matcher only reads, so viewing the string's bytes is safe.
 	b := unsafe.Slice(unsafe.StringData(str), len(str))
 	var spans [8]span // on the stack unless more are found
-	var join joinBuf
-	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], &join, nil)
+	r, _ := s.m.Load().mask(b, -1, true, true, nil, spans[:0], nil)
 	if !r.changed {
 		return str
 	}

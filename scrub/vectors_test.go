@@ -153,7 +153,14 @@ func TestFormVectors(t *testing.T) {
 	if len(cases) == 0 {
 		t.Fatal("no cases")
 	}
+	seen := 0
 	for _, c := range cases {
+		if want, ok := intendedDifferences[c.ID]; ok {
+			seen++
+			if want == c.Expected {
+				t.Errorf("%s: listed as a difference, but bp's output is the peer's", c.ID)
+			}
+		}
 		t.Run(c.ID, func(t *testing.T) {
 			if want, ok := intendedDifferences[c.ID]; ok {
 				t.Logf("intended difference: the peer expects %q, bp masks the shared group too: %q", c.Expected, want)
@@ -176,5 +183,8 @@ func TestFormVectors(t *testing.T) {
 				t.Errorf("String: got %q, want %q", got, c.Expected)
 			}
 		})
+	}
+	if seen != len(intendedDifferences) {
+		t.Errorf("%d intended differences listed, %d found among the vectors", len(intendedDifferences), seen)
 	}
 }

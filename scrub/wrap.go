@@ -50,7 +50,7 @@ func stdRun(b []byte, limit int) (n int, padded bool) {
 // yet. lineStart says whether text[0] starts a line; if not, the first
 // (partial) line is not considered: it would have been held back whole if
 // it could matter.
-func (m *matcher) joins(text []byte, lineStart, final bool, spans []span, stop int, jb *joinBuf) ([]span, int) {
+func (m *matcher) joins(text []byte, lineStart, final bool, spans []span, stop int) ([]span, int) {
 	ls := 0 // start of the current line
 	if !lineStart {
 		i := bytes.IndexByte(text, '\n')
@@ -61,10 +61,7 @@ func (m *matcher) joins(text []byte, lineStart, final bool, spans []span, stop i
 	}
 	prev, prevEnd := -1, -1 // the previous line, if wrapped base64: text[prev:prevEnd]
 	for {
-		// The line's run of base64: a whole wrapped line, or the start
-		// of the line after one.
-		run, padded := stdRun(text[ls:], mimeWidth+1)
-		i := bytes.IndexByte(text[ls+run:], '\n')
+		i := bytes.IndexByte(text[ls:], '\n')
 		if i < 0 {
 			// The last line, unterminated: it may become a wrapped
 			// line, or continue one.
@@ -72,25 +69,31 @@ func (m *matcher) joins(text []byte, lineStart, final bool, spans []span, stop i
 			if end > ls && text[end-1] == '\r' {
 				end--
 			}
-			if !final && ls+run == end && run <= mimeWidth && !padded {
-				stop = min(stop, ls)
+			if !final && end-ls <= mimeWidth {
+				if run, padded := stdRun(text[ls:end], mimeWidth); run == end-ls && !padded {
+					stop = min(stop, ls)
+				}
 			}
 			if prev >= 0 {
-				spans, stop = m.join(text, prev, prevEnd, ls, run, final, spans, stop, jb)
+				run, _ := stdRun(text[ls:], joinReach)
+				spans, stop = m.join(text, prev, prevEnd, ls, run, final, spans, stop)
 			}
 			return spans, stop
 		}
-		le := ls + run + i
+		le := ls + i
 		if prev >= 0 {
-			spans, stop = m.join(text, prev, prevEnd, ls, run, final, spans, stop, jb)
+			run, _ := stdRun(text[ls:le], joinReach)
+			spans, stop = m.join(text, prev, prevEnd, ls, run, final, spans, stop)
 		}
 		ce := le // end of the line's content
 		if ce > ls && text[ce-1] == '\r' {
 			ce--
 		}
 		prev, prevEnd = -1, -1
-		if ls+run == ce && isWrapWidth(run) && !padded {
-			prev, prevEnd = ls, ce
+		if isWrapWidth(ce - ls) {
+			if run, padded := stdRun(text[ls:ce], mimeWidth); run == ce-ls && !padded {
+				prev, prevEnd = ls, ce
+			}
 		}
 		ls = le + 1
 	}
@@ -98,10 +101,10 @@ func (m *matcher) joins(text []byte, lineStart, final bool, spans []span, stop i
 
 // join scans the end of the wrapped line text[a0:a1] joined to the start
 // of the next line, whose run of base64 starts at b0 and is run bytes long
-// (at most mimeWidth+1), and appends the spans of the matches that cross
+// (at most joinReach), and appends the spans of the matches that cross
 // the break (the break included). If the next line may still grow into
 // the piece, it holds back the wrapped line instead.
-func (m *matcher) join(text []byte, a0, a1, b0, run int, final bool, spans []span, stop int, jb *joinBuf) ([]span, int) {
+func (m *matcher) join(text []byte, a0, a1, b0, run int, final bool, spans []span, stop int) ([]span, int) {
 	if !final && b0+run == len(text) && run < joinReach {
 		return spans, min(stop, a0)
 	}
@@ -109,7 +112,8 @@ func (m *matcher) join(text []byte, a0, a1, b0, run int, final bool, spans []spa
 	// characters of the line and ends in the first maxPiece-1 of the
 	// next; its growth reaches 3 characters further.
 	a := max(a0, a1-joinReach)
-	buf := append(jb[:0], text[a:a1]...)
+	var joined [2 * joinReach]byte
+	buf := append(joined[:0], text[a:a1]...)
 	buf = append(buf, text[b0:b0+min(run, joinReach)]...)
 	half := a1 - a
 	first := max(0, half-(maxPiece-1)) // the first start that can cross

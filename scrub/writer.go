@@ -40,8 +40,7 @@ type Writer struct {
 	marks     []int  // marks not passed yet, relative to buf[0]
 	out       []byte // scratch for masked output, reused across writes
 	spans     []span // scratch for the spans found
-	join      joinBuf
-	err       error // sticky error from w
+	err       error  // sticky error from w
 	closed    bool
 }
 
@@ -104,7 +103,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		if err := w.process(w.buf, false); err != nil {
 			return 0, err
 		}
-		if len(w.buf) <= k {
+		if len(w.buf) <= k && off < len(p) {
 			// What is held back now is the end of p's window (and no
 			// mark is left in it): scan on from there in p itself.
 			off -= len(w.buf)
@@ -153,7 +152,7 @@ func (w *Writer) Buffered() int {
 func (w *Writer) process(text []byte, final bool) error {
 	// Load the matcher once per write: patterns added meanwhile apply from
 	// the next write on.
-	r, spans := w.s.m.Load().mask(text, w.runEnd, w.lineStart, final, w.out, w.spans, &w.join, w.marks)
+	r, spans := w.s.m.Load().mask(text, w.runEnd, w.lineStart, final, w.out, w.spans, w.marks)
 	var out []byte
 	if r.changed {
 		out = r.out
