@@ -142,27 +142,28 @@ func (o *outputEvents) Emit(e *engine.Event) {
 }
 
 // TestOutputEventsAreDelayedNotCut: text the scrubber holds back (the end
-// of a message may be the start of a secret or of a base64 group) delays
-// its event until the rest is decided; the event is never cut in two.
+// of an output may be the start of a secret or of a base64 group) delays
+// its event until the rest is decided; the event is never cut in two. Log
+// messages are scrubbed each on its own.
 func TestOutputEventsAreDelayedNotCut(t *testing.T) {
 	set := load(t, map[string]string{"print.bp.yaml": "blocks:\n  p: {type: printer}\n"})
 	reg := blocks.Default(blocks.Options{})
 	reg.Register(printer{})
 	run := runner.New(runner.Options{Library: runner.NewLibrary(set, reg), Secrets: runner.StaticSecrets{"S": canary}})
 	payload := []any{
-		[]any{"log", "Paris: 21.5 °C"},
-		[]any{"log", "done"},
-		[]any{"stdout", "YWJj"},
-		[]any{"log", "token " + canary[:5]},
-		[]any{"log", canary[5:] + " end"},
-		[]any{"stdout", "\n"},
+		[]any{"stdout", "Paris: 21.5 °C"},
+		[]any{"stdout", "done"},
+		[]any{"log", "YWJj"},
+		[]any{"stdout", "token " + canary[:5]},
+		[]any{"stdout", canary[5:] + " end"},
+		[]any{"log", "whole"},
 	}
 	got := &outputEvents{}
 	res, err := run.Run(context.Background(), runner.Request{Blueprint: "print", Payload: payload, Sinks: []engine.Sink{got}})
 	if err != nil || res.Status != engine.StatusCompleted {
 		t.Fatalf("run: %v %+v", err, res)
 	}
-	want := [][2]string{{"log", "Paris: 21.5 °C"}, {"log", "done"}, {"log", "token ***"}, {"log", " end"}, {"stdout", "YWJj"}, {"stdout", "\n"}}
+	want := [][2]string{{"log", "YWJj"}, {"log", "whole"}, {"stdout", "Paris: 21.5 °C"}, {"stdout", "done"}, {"stdout", "token ***"}, {"stdout", " end"}}
 	slices.SortStableFunc(got.got, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	if !slices.Equal(got.got, want) {
 		t.Errorf("output events %q, want %q", got.got, want)
