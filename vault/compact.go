@@ -67,7 +67,7 @@ func (v *Vault) Compact() error {
 			os.Remove(tmpName)
 		}
 	}()
-	err = sameOwnerAndMode(tmp, st)
+	err = sameOwnerAndMode(tmp, target, st)
 	tmp.Close()
 	if err != nil {
 		return fmt.Errorf("vault %s: compact: %w", v.path, err)
@@ -99,25 +99,13 @@ func (v *Vault) Compact() error {
 	return nil
 }
 
-// sameOwnerAndMode gives f the owner, group and permissions of st, so that
-// a vault shared with a service account stays readable by it. A user who
-// may not give the file away gets an error, and the old file stays.
-func sameOwnerAndMode(f *os.File, st os.FileInfo) error {
+// sameOwnerAndMode gives f the owner, group and permissions of st, the
+// file at path, so that a vault shared with a service account stays
+// readable by it (keepOwner). A user who may not give the file away gets an
+// error, and the old file stays.
+func sameOwnerAndMode(f *os.File, path string, st os.FileInfo) error {
 	if err := f.Chmod(st.Mode().Perm()); err != nil {
 		return err
 	}
-	uid, gid, ok := fileOwner(st)
-	if !ok {
-		return nil
-	}
-	fst, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if fuid, fgid, _ := fileOwner(fst); fuid != uid || fgid != gid {
-		if err := f.Chown(uid, gid); err != nil {
-			return fmt.Errorf("keeping the vault's owner %d:%d: %w", uid, gid, err)
-		}
-	}
-	return nil
+	return keepOwner(f, path, st)
 }

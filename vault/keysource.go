@@ -34,14 +34,18 @@ func DefaultKeyFile(env func(string) string) (string, error) {
 }
 
 // xdgPath follows the XDG base directory rules: a relative XDG_* value is
-// ignored.
+// ignored. The home directory is HOME, else USERPROFILE (Windows sets
+// that one), so that bp's files are in the same place on every system.
 func xdgPath(env func(string) string, xdgVar, homeRel, file string) (string, error) {
 	if d := env(xdgVar); d != "" && filepath.IsAbs(d) {
 		return filepath.Join(d, "bp", file), nil
 	}
 	home := env("HOME")
 	if home == "" {
-		return "", fmt.Errorf("neither %s nor HOME is set: cannot place bp's %s", xdgVar, file)
+		home = env("USERPROFILE")
+	}
+	if home == "" {
+		return "", fmt.Errorf("neither %s nor HOME (nor USERPROFILE) is set: cannot place bp's %s", xdgVar, file)
 	}
 	return filepath.Join(home, homeRel, "bp", file), nil
 }
@@ -137,7 +141,7 @@ func writeFileAtomic(path string, data []byte, replace bool) error {
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // after a rename or link this removes nothing or the extra name
-	if err := tmp.Chmod(0o600); err != nil {
+	if err := makePrivate(tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("key file %s: %w", path, err)
 	}
@@ -161,13 +165,4 @@ func writeFileAtomic(path string, data []byte, replace bool) error {
 		return fmt.Errorf("key file %s: %w", path, err)
 	}
 	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

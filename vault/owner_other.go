@@ -1,8 +1,11 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package vault
 
 import "os"
 
-// fileOwner: files have no Unix owner here.
-func fileOwner(os.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
+// keepOwner: files have no owner bp knows how to read here.
+func keepOwner(*os.File, string, os.FileInfo) error { return nil }
+
+// makePrivate: the mode bits are all this system has.
+func makePrivate(f *os.File) error { return f.Chmod(0o600) }

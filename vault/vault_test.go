@@ -374,6 +374,10 @@ func TestResolveKey(t *testing.T) {
 	if p != "/h/.config/bp/vault.key" {
 		t.Fatal(p)
 	}
+	p, _ = DefaultKeyFile(envOf(map[string]string{"USERPROFILE": "/u"}))
+	if p != filepath.Join("/u", ".config", "bp", "vault.key") {
+		t.Fatal(p)
+	}
 	if _, err := DefaultPath(envOf(nil)); err == nil {
 		t.Fatal("no HOME: want an error")
 	}
