@@ -53,7 +53,9 @@ and every output of a run is scrubbed of every secret, in its encodings too.`,
   bp runs list`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
