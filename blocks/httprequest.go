@@ -99,10 +99,10 @@ var httpRequestSpec = &engine.TypeSpec{
 	Name: "httprequest",
 	Doc:  "Sends an HTTP request.",
 	Fields: []engine.FieldSpec{
-		{Name: "method", Kind: engine.FieldText, Type: engine.TypeString, Doc: "GET (default), POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ...", Check: checkMethod},
+		{Name: "method", Kind: engine.FieldText, Type: engine.TypeString, Doc: "GET (default), POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ...", Enum: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}, EnumOpen: true, Check: checkMethod},
 		{Name: "url", Kind: engine.FieldText, Type: engine.TypeScalar, Required: true, Doc: "absolute http or https URL"},
 		{Name: "headers", Kind: engine.FieldJSON, Type: engine.TypeObject, Doc: "JSON object of header names to values (a list sends the header once per value)"},
-		{Name: "bodyType", Kind: engine.FieldText, Type: engine.TypeString, Doc: "text (default) or JSON", Check: checkTextOrJSON},
+		{Name: "bodyType", Kind: engine.FieldText, Type: engine.TypeString, Doc: "text (default) or JSON", Enum: []string{"text", "JSON", "json"}, Check: checkTextOrJSON},
 		{Name: "body", Kind: engine.FieldText, Type: engine.TypeAny, Doc: "the body; with bodyType JSON, JSON text or a structured value, sent as application/json"},
 		{Name: "timeout", Kind: engine.FieldText, Type: engine.TypeString | engine.TypeNumber, Doc: "extension: bound on the whole block, retries included (default 30s)", Check: engine.CheckDuration},
 		{Name: "retry", Kind: engine.FieldJSON, Type: engine.TypeObject | engine.TypeNumber, Doc: "extension: {attempts, backoff, maxBackoff, unsafe, methods}, or a number of attempts; retries connection errors, 429 and 5xx of idempotent methods", Check: checkRetry},

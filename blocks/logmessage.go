@@ -13,7 +13,7 @@ type LogMessage struct{}
 var logMessageSpec = &engine.TypeSpec{
 	Name: "logmessage", Doc: "Writes a message to the run log.",
 	Fields: []engine.FieldSpec{
-		{Name: "type", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "info (default) or error", Check: checkLogType},
+		{Name: "type", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "info (default) or error", Enum: []string{"info", "error"}, Check: checkLogType},
 		{Name: "message", Kind: engine.FieldText, Type: engine.TypeAny, Required: true},
 	},
 	Outcomes: []string{"success", "error"},

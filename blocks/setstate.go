@@ -21,7 +21,7 @@ var setStateSpec = &engine.TypeSpec{
 var stateFields = []engine.FieldSpec{
 	{Name: "element", Kind: engine.FieldText, Type: engine.TypeScalar, Required: true, Doc: "dotted state path"},
 	{Name: "value", Kind: engine.FieldText, Type: engine.TypeAny},
-	{Name: "valueType", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "text (default) or JSON", Check: checkTextOrJSON},
+	{Name: "valueType", Kind: engine.FieldRaw, Type: engine.TypeString, Doc: "text (default) or JSON", Enum: []string{"text", "JSON", "json"}, Check: checkTextOrJSON},
 }
 
 func (SetState) Spec() *engine.TypeSpec { return setStateSpec }

@@ -129,6 +129,14 @@ type FieldSpec struct {
 	// Type is what the field's value may be; every built-in field says.
 	// Zero means any.
 	Type FieldType
+	// Enum lists the values of a text field that takes few (log types,
+	// body types) or usually one of a few (HTTP methods): editors offer
+	// them (bp schema). Check, not Enum, decides what validation accepts,
+	// and should accept each of them.
+	Enum []string
+	// EnumOpen says other values than Enum's may do (any HTTP method):
+	// editors offer Enum but do not flag the others.
+	EnumOpen bool
 	// Check, when set, checks a value written without templates (a
 	// constant: a number, text without @{, or a list or object with no
 	// template inside; for a FieldJSON field, the value its JSON text
