@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,14 +66,33 @@ func (t *Code) Close() error {
 	return nil
 }
 
-// Warm resolves the interpreter and starts the fork server as a run that
-// has code blocks starts, so that the blocks before the first code block
-// (an HTTP request, say) hide the 0.1-0.2 s this takes. Errors are the
-// block's to report.
-func (t *Code) Warm(ctx context.Context) {
-	if r, err := t.python(); err == nil {
-		_ = r.Start(ctx)
+// Warm resolves the interpreter and, for a blueprint that may run more
+// than one code block, starts the fork server as its run starts, so that
+// the blocks before the first code block (an HTTP request, say) hide the
+// tens of milliseconds this takes. A single code block runs in a fresh
+// process sooner than a server starts and forks: it gets none. Errors are
+// the block's to report.
+func (t *Code) Warm(ctx context.Context, bp *engine.Blueprint) {
+	r, err := t.python()
+	if err != nil || !manyCodeBlocks(bp) {
+		return
 	}
+	_ = r.Start(ctx)
+}
+
+// manyCodeBlocks reports whether a run of bp may run more than one code
+// block: it has two, or a loop, or calls another blueprint.
+func manyCodeBlocks(bp *engine.Blueprint) bool {
+	code := 0
+	for _, b := range bp.Blocks {
+		switch strings.TrimPrefix(b.Type, "blueprints_") {
+		case codeSpec.Name:
+			code++
+		case "foreach", "runblueprint":
+			return true
+		}
+	}
+	return code > 1
 }
 
 // EndRun lets the processes the run's blocks shared go (IsolateRun).

@@ -240,12 +240,27 @@ func forkServers(t *testing.T) map[int]bool {
 	return out
 }
 
-// Warm starts the fork server before any code block runs; Close stops it,
-// also when it comes while Warm is still starting it.
+// twoCodeBlocks is a blueprint that runs more than one code block.
+var twoCodeBlocks = &engine.Blueprint{Key: "two", Blocks: []*engine.BlockSpec{
+	{ID: "a", Type: "code"}, {ID: "b", Type: "blueprints_code"},
+}}
+
+// Warm starts the fork server before any code block runs, for a blueprint
+// with more than one; Close stops it, also when it comes while Warm is
+// still starting it. A blueprint with one code block gets no server.
 func TestCodeWarm(t *testing.T) {
 	before := forkServers(t)
+	one := blocks.NewCode(blocks.Options{})
+	one.Warm(context.Background(), &engine.Blueprint{Key: "one", Blocks: []*engine.BlockSpec{{ID: "a", Type: "code"}}})
+	for pid := range forkServers(t) {
+		if !before[pid] {
+			t.Errorf("a fork server (%d) for a single code block", pid)
+		}
+	}
+	one.Close()
+
 	c := blocks.NewCode(blocks.Options{})
-	c.Warm(context.Background())
+	c.Warm(context.Background(), twoCodeBlocks)
 	var started []int
 	for pid := range forkServers(t) {
 		if !before[pid] {
@@ -266,7 +281,7 @@ func TestCodeWarm(t *testing.T) {
 
 	c = blocks.NewCode(blocks.Options{})
 	done := make(chan struct{})
-	go func() { c.Warm(context.Background()); close(done) }()
+	go func() { c.Warm(context.Background(), twoCodeBlocks); close(done) }()
 	c.Close()
 	select {
 	case <-done:

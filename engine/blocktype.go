@@ -24,11 +24,12 @@ type BlockType interface {
 // Warmer is a BlockType that can get ready ahead of its first block (start
 // an interpreter, say), so that the blocks before it hide the wait. A run
 // calls Warm in the background as it starts, once for each such type its
-// blueprint uses, with the run's context. Warm returns nothing: Run must
-// work whether or not Warm was called or has finished, and report its own
-// errors.
+// blueprint uses, with the run's context and the blueprint (how many of
+// its blocks are of the type may say how ready to get). Warm returns
+// nothing: Run must work whether or not Warm was called or has finished,
+// and report its own errors.
 type Warmer interface {
-	Warm(ctx context.Context)
+	Warm(ctx context.Context, bp *Blueprint)
 }
 
 // RunEnder is a BlockType that keeps something for the blocks of a run (a

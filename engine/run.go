@@ -131,7 +131,7 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 		key = "trigger:" + opts.Trigger
 	}
 	for _, w := range p.warmers {
-		go w.Warm(ctx)
+		go w.Warm(ctx, p.bp)
 	}
 	// Secrets are loaded and handed to the scrubber before the first
 	// event, so nothing the run emits can hold one unmasked.

@@ -21,7 +21,7 @@ func (w *warmed) Spec() *engine.TypeSpec {
 	return &engine.TypeSpec{Name: "warmed", Outcomes: []string{"success", "error"}}
 }
 
-func (w *warmed) Warm(ctx context.Context) {
+func (w *warmed) Warm(ctx context.Context, bp *engine.Blueprint) {
 	if w.calls.Add(1) == 1 {
 		close(w.ready)
 	}

@@ -129,18 +129,31 @@ _SIGKILL = 9
 
 
 class _Libc:
-    """The few system calls Python's os module lacks, through ctypes (Linux
-    only; None elsewhere or without ctypes)."""
+    """The few system calls Python's os module lacks (Linux only; None
+    elsewhere, or without ctypes). Through _ctypes, the C half of ctypes:
+    importing the ctypes package would cost every fresh block milliseconds
+    for nothing it needs here."""
 
     def __init__(self):
-        import ctypes
+        import _ctypes
 
-        self._long = ctypes.c_long
-        self._lib = ctypes.CDLL(None, use_errno=True)
+        class long(_ctypes._SimpleCData):
+            _type_ = "l"
+
+        class function(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = long
+
+        class libc:
+            _handle = _ctypes.dlopen(None, 0)
+
+        self._long = long
+        self._prctl = function(("prctl", libc))
+        self._syscall = function(("syscall", libc))
 
     def prctl(self, option, arg):
         L = self._long
-        return self._lib.prctl(L(option), L(arg), L(0), L(0), L(0)) == 0
+        return self._prctl(L(option), L(arg), L(0), L(0), L(0)) == 0
 
     def own_domain(self):
         """Enter a Landlock domain of this process's own, nested in the one
@@ -149,7 +162,7 @@ class _Libc:
         only the making of block devices, which no block needs: the file
         rules are bp's, enforced by the enclosing domain."""
         L = self._long
-        syscall = self._lib.syscall
+        syscall = self._syscall
         abi = syscall(L(_SYS_LANDLOCK_CREATE_RULESET), None, L(0), L(_LANDLOCK_CREATE_RULESET_VERSION))
         if abi < 1:
             return False

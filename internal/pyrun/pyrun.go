@@ -512,6 +512,13 @@ func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, e
 		// starts and then forks (a blueprint's single code block, say). With
 		// preloads it waits: it needs what the server imports.
 		srv, err := r.server(ctx, len(r.preload) > 0)
+		if errors.Is(err, errNotStarted) {
+			// No block needed the server so far (Warm saw one code block):
+			// start it for the next ones once this one is done, so that it
+			// does not compete with this one for the CPU.
+			defer func() { go r.Start(context.Background()) }() //nolint:errcheck // the next block reports
+			return r.runFresh(ctx, req, data, h)
+		}
 		if errors.Is(err, errNotReady) {
 			return r.runFresh(ctx, req, data, h)
 		}
@@ -538,14 +545,17 @@ func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, e
 	return r.runFresh(ctx, req, data, h)
 }
 
-// errNotReady is server's answer, when asked not to wait, while the fork
-// server starts.
-var errNotReady = errors.New("pyrun: fork server not ready yet")
+// server's answers when asked not to wait: the fork server is starting, or
+// was never started.
+var (
+	errNotReady   = errors.New("pyrun: fork server not ready yet")
+	errNotStarted = errors.New("pyrun: fork server not started")
+)
 
 // server returns a running fork server, starting one if needed, and waits
-// until it is ready, or (wait false) returns errNotReady when it is not. It
-// returns an error when forking is not available (the caller falls back to
-// fresh).
+// until it is ready; or (wait false) returns errNotReady when it is not,
+// errNotStarted when there is none. It returns an error when forking is not
+// available (the caller falls back to fresh).
 func (r *Runner) server(ctx context.Context, wait bool) (*server, error) {
 	r.mu.Lock()
 	if r.closed {
@@ -557,6 +567,10 @@ func (r *Runner) server(ctx context.Context, wait bool) (*server, error) {
 		return nil, r.forkErr
 	}
 	srv := r.srv
+	if srv == nil && !wait {
+		r.mu.Unlock()
+		return nil, errNotStarted
+	}
 	if srv != nil && srv.isDead() && !srv.isReady() && !srv.counted {
 		// It died starting, and no block waited to see it (they ran
 		// fresh): count it here.

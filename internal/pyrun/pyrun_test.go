@@ -43,7 +43,7 @@ func runner(t *testing.T, m Mode) *Runner {
 
 // prompt bounds what must return promptly (generous: the test machine may
 // be loaded; a hang would take 1000 s).
-const prompt = 5 * time.Second
+const prompt = 15 * time.Second
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -630,6 +630,9 @@ func TestVaultEnvStripped(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
+			if err := r.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			resp, _ := mustRun(t, r, &Request{Code: `
 import os
 set_output(open("/proc/self/environ", "rb").read().decode())`})
@@ -766,6 +769,9 @@ func TestClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	mustRun(t, r, &Request{Code: "pass"})
 	pid := r.srv.pid()
 	r.Close()
@@ -871,4 +877,28 @@ os.write = os.closerange = os.kill = os.waitpid = os.listdir = None
 			t.Errorf("output %q", rec.text())
 		}
 	})
+}
+
+// TestFirstBlockDoesNotWaitForTheServer: a block that comes before the fork
+// server is started or ready runs in a fresh process; the server then
+// starts, and the next blocks are forked from it.
+func TestFirstBlockDoesNotWaitForTheServer(t *testing.T) {
+	r, err := New(inTemp(Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const parent = `import os
+set_output(open("/proc/%d/cmdline" % os.getppid(), "rb").read().split(b"\0")[-3].decode())`
+	resp, _ := mustRun(t, r, &Request{Code: parent})
+	if resp.Value != "child" {
+		t.Fatalf("first block's parent runs %q, want a fresh block's supervisor", resp.Value)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, _ = mustRun(t, r, &Request{Code: parent})
+	if resp.Value != "serve" {
+		t.Fatalf("next block's parent runs %q, want the fork server", resp.Value)
+	}
 }
