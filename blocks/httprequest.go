@@ -110,6 +110,7 @@ var httpRequestSpec = &engine.TypeSpec{
 		{Name: "insecureSkipVerify", Kind: engine.FieldText, Type: engine.TypeBool | engine.TypeString, Doc: "extension: do not verify the server's TLS certificate (default false)", Check: engine.CheckBool},
 		{Name: "followRedirects", Kind: engine.FieldText, Type: engine.TypeBool | engine.TypeNumber | engine.TypeString, Doc: "extension: true (default, at most 10), false, or the most redirects to follow", Check: checkRedirects},
 		{Name: "mask", Kind: engine.FieldText, Type: engine.TypeString | engine.TypeList, Doc: "extension: paths into the result (body.access_token, headers.X-Token) whose values become secrets of the run"},
+		{Name: "idempotencyKey", Kind: engine.FieldText, Type: engine.TypeBool | engine.TypeString, Doc: "extension: in a run that can be resumed (bp worker), send Idempotency-Key: <run>/<block>, the same on every attempt (default true; false sends none)", Check: engine.CheckBool},
 	},
 	Outcomes:       []string{"success", "responseError", "connectionError", "error"},
 	ErrorOutcomes:  []string{"responseError", "connectionError", "error"},

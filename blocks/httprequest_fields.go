@@ -56,6 +56,9 @@ func readHTTPRequest(c *engine.Call) (*httpRequest, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := addIdempotencyKey(c, &header); err != nil {
+		return nil, err
+	}
 	req := &httpRequest{method: method, url: rawURL, header: header}
 	if err := readBody(c, req); err != nil {
 		return nil, err
@@ -353,4 +356,24 @@ func parseRedirects(v any) (int, error) {
 		}
 	}
 	return 0, bad
+}
+
+// addIdempotencyKey sends the block's idempotency key in a run that can be
+// resumed, where the block may run again after its worker died, so that
+// the API on the other side can tell a retry from a new request. The
+// block's own Idempotency-Key header, or idempotencyKey: false, wins.
+func addIdempotencyKey(c *engine.Call, header *http.Header) error {
+	key := c.IdempotencyKey()
+	if key == "" || header.Get("Idempotency-Key") != "" {
+		return nil
+	}
+	on, err := c.Bool("idempotencyKey", true)
+	if err != nil || !on {
+		return err
+	}
+	if *header == nil {
+		*header = http.Header{}
+	}
+	header.Set("Idempotency-Key", key)
+	return nil
 }

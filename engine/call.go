@@ -19,6 +19,7 @@ type Call struct {
 	r     *run
 	n     *node
 	local int32
+	rec   *callRecord // what the block emits, for its checkpoint; nil without a journal
 }
 
 // BlockError is a block that failed without an edge to handle the failure,
@@ -359,11 +360,17 @@ func (c *Call) Data() Data {
 
 // Output sends text the block printed to the run log.
 func (c *Call) Output(stream, text string) {
+	if c.rec != nil {
+		c.rec.add(CheckpointOutput{Kind: BlockOutput, Block: c.n.spec.ID, Stream: stream, Message: text})
+	}
 	c.r.emit(&Event{Time: time.Now(), Kind: BlockOutput, Block: c.n.spec.ID, Type: c.n.ts.Name, Stream: stream, Message: text})
 }
 
 // Warn adds a warning about this block to the run log.
 func (c *Call) Warn(msg string) {
+	if c.rec != nil {
+		c.rec.add(CheckpointOutput{Kind: RunWarning, Block: c.n.spec.ID, Message: msg})
+	}
 	c.r.emit(&Event{Time: time.Now(), Kind: RunWarning, Block: c.n.spec.ID, Type: c.n.ts.Name, Message: msg})
 }
 
@@ -382,6 +389,9 @@ func (c *Call) WarnOnce(msg string) {
 	}
 	sh.warnedMu.Unlock()
 	if !given {
+		if c.rec != nil {
+			c.rec.add(CheckpointOutput{Kind: RunWarning, Message: msg})
+		}
 		c.r.emit(&Event{Time: time.Now(), Kind: RunWarning, Message: msg})
 	}
 }
@@ -393,6 +403,9 @@ func (c *Call) Mask(value string) {
 		return
 	}
 	c.r.sh.opts.OnSecret(value)
+	if c.rec != nil {
+		c.rec.mask(value)
+	}
 }
 
 // secret reads one secret for this block.

@@ -41,6 +41,10 @@ type RunOptions struct {
 	// LookupEnv reads the environment variables a blueprint lists under
 	// env:. Nil means none can be read.
 	LookupEnv func(name string) (string, bool)
+	// Journal, when set, keeps the run's per-block checkpoints, and resumes
+	// the run from those a previous attempt with the same RunID recorded
+	// (see Journal). Nil: no checkpoints, as for a run on one machine.
+	Journal Journal
 }
 
 // DefaultMaxParallel is the default bound on blocks running at once. Most

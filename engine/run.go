@@ -30,6 +30,18 @@ type shared struct {
 	warned   map[string]bool // run-wide warnings given (WarnOnce)
 
 	closed atomic.Bool // set once run.finished is emitted
+
+	journal *journal // nil without RunOptions.Journal
+}
+
+// markWarned notes a run-wide warning as given.
+func (sh *shared) markWarned(msg string) {
+	sh.warnedMu.Lock()
+	defer sh.warnedMu.Unlock()
+	if sh.warned == nil {
+		sh.warned = map[string]bool{}
+	}
+	sh.warned[msg] = true
 }
 
 // env reads an environment variable listed under env:.
@@ -136,6 +148,10 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 	// Secrets are loaded and handed to the scrubber before the first
 	// event, so nothing the run emits can hold one unmasked.
 	err := sh.loadSecrets(ctx, p.bp)
+	var replay []*Checkpoint
+	if err == nil && opts.Journal != nil {
+		replay, err = sh.openJournal(ctx)
+	}
 	var r *run
 	if err == nil {
 		var reg *region
@@ -145,6 +161,7 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 		}
 	}
 	sink.Emit(&Event{Time: start, Run: sh.runID, Kind: RunStarted, Blueprint: p.bp.Key, Status: StatusRunning})
+	sh.replayEvents(replay)
 	if err != nil {
 		res.Status, res.Err = StatusFailed, err
 	} else {
@@ -300,28 +317,21 @@ func (r *run) work() {
 	}
 }
 
-// runBlock executes one block and decides its outgoing edges.
+// runBlock executes one block, or takes its outcome from the checkpoint
+// of a previous attempt, and decides its outgoing edges.
 func (r *run) runBlock(local int32) {
 	n := r.prog.nodes[r.reg.nodes[local]]
-	c := &Call{r: r, n: n, local: local}
-	start := time.Now()
-	r.emit(&Event{Time: start, Kind: BlockStarted, Block: n.spec.ID, Type: n.ts.Name, Status: StatusRunning})
-	res := c.invoke(r.ctx)
-	d := time.Since(start)
-
-	out := &blockOutcome{outcome: res.Outcome, value: res.Value, err: res.Err, status: StatusSucceeded}
-	switch {
-	case r.ctx.Err() != nil && res.Err != nil:
-		out.status = StatusCancelled
-	case n.ts.IsErrorOutcome(res.Outcome):
-		out.status = StatusFailed
+	var out *blockOutcome
+	if cp := r.sh.replayed(r.scope, n.spec.ID); cp != nil {
+		out = &blockOutcome{outcome: cp.Outcome, value: cp.Result, status: cp.Status}
+		if cp.Message != "" {
+			out.err = errors.New(cp.Message)
+		}
+	} else {
+		out = r.execBlock(n, local)
 	}
-	ev := &Event{Time: time.Now(), Kind: BlockFinished, Block: n.spec.ID, Type: n.ts.Name, Outcome: res.Outcome, Status: out.status, Result: res.Value, Duration: d}
-	if res.Err != nil {
-		ev.Message = res.Err.Error()
-	}
-	r.emit(ev)
 	r.results[local].Store(out)
+	res := Result{Outcome: out.outcome, Value: out.value, Err: out.err}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -346,6 +356,35 @@ func (r *run) runBlock(local int32) {
 		return
 	}
 	r.spawnLocked(1)
+}
+
+// execBlock runs one block, emits its events and records its checkpoint.
+func (r *run) execBlock(n *node, local int32) *blockOutcome {
+	c := &Call{r: r, n: n, local: local}
+	if r.sh.journal != nil {
+		c.rec = &callRecord{}
+	}
+	start := time.Now()
+	r.emit(&Event{Time: start, Kind: BlockStarted, Block: n.spec.ID, Type: n.ts.Name, Status: StatusRunning})
+	res := c.invoke(r.ctx)
+	d := time.Since(start)
+
+	out := &blockOutcome{outcome: res.Outcome, value: res.Value, err: res.Err, status: StatusSucceeded}
+	switch {
+	case r.ctx.Err() != nil && res.Err != nil:
+		out.status = StatusCancelled
+	case n.ts.IsErrorOutcome(res.Outcome):
+		out.status = StatusFailed
+	}
+	ev := &Event{Time: time.Now(), Kind: BlockFinished, Block: n.spec.ID, Type: n.ts.Name, Outcome: res.Outcome, Status: out.status, Result: res.Value, Duration: d}
+	if res.Err != nil {
+		ev.Message = res.Err.Error()
+	}
+	r.emit(ev)
+	if c.rec != nil && out.status != StatusCancelled {
+		r.checkpoint(c, out, start, d)
+	}
+	return out
 }
 
 // hasEdge reports whether the block has an edge for an outcome.

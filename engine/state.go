@@ -19,6 +19,9 @@ type stateStore struct {
 	// while a list that came from anywhere else may share its backing
 	// array with another key or a reader.
 	owned map[string]ownedList
+	// version counts the changes, so that a checkpoint carries the state
+	// only when it changed.
+	version uint64
 }
 
 type ownedList struct {
@@ -31,6 +34,13 @@ func newStateStore(initial map[string]any) *stateStore {
 		initial = map[string]any{}
 	}
 	return &stateStore{root: initial}
+}
+
+// snapshotVersion is the whole state and its version, read together.
+func (s *stateStore) snapshotVersion() (map[string]any, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.root, s.version
 }
 
 // snapshot is the whole state. Callers must not modify it.
@@ -94,6 +104,7 @@ func (s *stateStore) update(p string, fn func(old any, exists bool) (any, error)
 		return nil, err
 	}
 	s.root = root
+	s.version++
 	return result, nil
 }
 
@@ -162,6 +173,7 @@ func (s *stateStore) appendTo(element string, value any) ([]any, error) {
 		return nil, err
 	}
 	s.root = root
+	s.version++
 	if s.owned == nil {
 		s.owned = map[string]ownedList{}
 	}
@@ -187,4 +199,5 @@ func (s *stateStore) merge(set map[string]any, deleted []string) {
 		delete(out, k)
 	}
 	s.root = out
+	s.version++
 }

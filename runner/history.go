@@ -45,6 +45,11 @@ func (r Retention) IsZero() bool { return r.MaxRuns <= 0 && r.MaxAge <= 0 }
 // ErrRunNotFound is a run id that history does not hold.
 var ErrRunNotFound = errors.New("run not found in history")
 
+// ErrRunRecorded is returned by a store's Save, when it can tell, for a run
+// id that already has its final record: a run has exactly one, and the
+// first one saved stands.
+var ErrRunRecorded = errors.New("run already recorded")
+
 // ErrAmbiguousRun is a run id prefix that more than one run has.
 var ErrAmbiguousRun = errors.New("run id prefix is ambiguous")
 

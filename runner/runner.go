@@ -81,6 +81,14 @@ type Request struct {
 	// others from starting. The run is not reported finished until Run
 	// returns.
 	Recording func()
+	// Journal, when set, keeps the run's per-block checkpoints and resumes
+	// it from those an earlier attempt with the same RunID recorded (see
+	// engine.Journal): how a Worker runs runs that outlive a process.
+	Journal engine.Journal
+	// Handoff, when set, is asked once the run has ended: true means the
+	// run was stopped to be handed to another process (its worker is
+	// shutting down), so it is not recorded, and its result is not final.
+	Handoff func() bool
 }
 
 // Result is a finished run, scrubbed: nothing in it holds a secret.
@@ -96,6 +104,10 @@ type Result struct {
 	HistoryErr error
 	// HistoryTime is how long recording the run took.
 	HistoryTime time.Duration
+	// HandedOff says that the run was stopped to be resumed by another
+	// process (Request.Handoff): it was not recorded, and its status is
+	// not its final one.
+	HandedOff bool
 }
 
 // historySaveTimeout bounds the wait for a run's record to be saved, even
@@ -187,6 +199,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if rec != nil {
 		opts.OnSecretRead = rec.secretRead
 	}
+	if req.Journal != nil {
+		opts.Journal = req.Journal
+	}
 	res := prog.Run(ctx, opts)
 	out := &Result{
 		RunID:     res.RunID,
@@ -200,6 +215,10 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if res.Err != nil {
 		out.Err = s.Error(res.Err)
+	}
+	if req.Handoff != nil && req.Handoff() {
+		out.HandedOff = true
+		return out, nil
 	}
 	if rec != nil {
 		// Secrets masked late in the run (a token a block found) are
