@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/bprun/bp/scrub"
 	"github.com/bprun/bp/vault"
@@ -113,7 +114,10 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
 	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, vault.MaxValueSize))
+	_ = rc.SetReadDeadline(time.Time{})
 	defer clear(value)
 	if err != nil {
 		var mbe *http.MaxBytesError

@@ -111,7 +111,11 @@ func newFixture(t testing.TB, files map[string]string, edit func(*server.Options
 	opts.Runner = runner.New(runner.Options{Library: lib, OpenVault: opts.OpenVault, History: opts.History})
 	f.token = opts.Token
 	f.api = server.New(opts)
-	srv := httptest.NewServer(f.api)
+	// The server as bp serve runs it: its own http.Server, with its
+	// connection cap and deadlines.
+	srv := httptest.NewUnstartedServer(f.api)
+	srv.Config = f.api.HTTPServer()
+	srv.Start()
 	f.url = srv.URL
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

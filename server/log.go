@@ -108,6 +108,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) observed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Every answer is written within WriteTimeout; a run's answer
+		// from the end of its wait, an event stream write by write.
+		_ = http.NewResponseController(w).SetWriteDeadline(start.Add(s.opts.WriteTimeout))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		if sw.status == 0 {

@@ -25,22 +25,23 @@ func (s *Server) readPayload(w http.ResponseWriter, r *http.Request) (any, bool)
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
 	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBody), r.ContentLength, s.opts.MaxBody)
-	// The connection reads on (for the next request, or to see the client
-	// go away) without a deadline: idle and write limits bound it.
-	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
+		// Whatever is left of the body is not waited for.
+		s.refuseBody(w, r)
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload is larger than %d bytes", mbe.Limit))
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			w.Header().Set("Connection", "close")
 			s.fail(w, http.StatusRequestTimeout, fmt.Sprintf("the payload did not arrive within %s", s.opts.BodyTimeout))
 		default:
 			s.fail(w, http.StatusBadRequest, "reading the payload failed")
 		}
 		return nil, false
 	}
+	// The connection reads on (for the next request, or to see the client
+	// go away) without a deadline: idle and write limits bound it.
+	_ = rc.SetReadDeadline(time.Time{})
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, true
 	}

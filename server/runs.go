@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bprun/bp/blueprints"
 	"io"
 	"log/slog"
 	"net/http"
@@ -324,10 +325,21 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		}
 		queueWait = min(d, queueWait)
 	}
+	trigger := q.Get("trigger")
+	if len(trigger) > maxEcho {
+		s.refuseBody(w, r)
+		s.fail(w, http.StatusBadRequest, "trigger is not a block of this blueprint")
+		return
+	}
 	if s.lib != nil {
 		// Unknown and invalid blueprints are refused before they wait.
 		if _, err := s.lib.Program(key); err != nil {
 			s.refuseBody(w, r)
+			if errors.Is(err, blueprints.ErrNotFound) {
+				// Not the loader's message: it lists the keys there are.
+				s.fail(w, http.StatusNotFound, fmt.Sprintf("no blueprint has the key %q", echo(key)))
+				return
+			}
 			s.runError(w, err, nil)
 			return
 		}
@@ -341,13 +353,14 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.runError(w, err, nil)
 		return
 	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	payload, ok := s.readPayload(w, r)
 	if !ok {
 		s.admit.release()
 		return
 	}
 
-	rn, sub, err := s.startRun(key, payload, q.Get("trigger"), wait)
+	rn, sub, err := s.startRun(key, payload, trigger, wait)
 	if err != nil {
 		var sc *scrub.Scrubber
 		if rn != nil {
@@ -378,12 +391,17 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rn *run, sub *su
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 
+	// A stream may last as long as its run: each write, not the whole
+	// answer, has a deadline, so that a client that stops reading is let
+	// go of (and its run cancelled) after StreamIdle.
+	writeBy := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.opts.StreamIdle)) }
 	frame := func(kind string, data []byte) error {
 		data = s.scrub.Bytes(rn.sc.Bytes(data))
 		_, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, data)
 		return err
 	}
 	drain := func() error {
+		writeBy()
 		evs, dropped := sub.take()
 		if dropped > 0 {
 			if err := frame("dropped", fmt.Appendf(nil, `{"dropped":%d}`, dropped)); err != nil {
@@ -401,12 +419,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, rn *run, sub *su
 	defer tick.Stop()
 	for {
 		if err := drain(); err != nil {
-			return // the client went away; AfterFunc cancels the run
+			rn.cancel() // the client went away, or stopped reading
+			return
 		}
 		select {
 		case <-sub.notify:
 		case <-tick.C:
+			writeBy()
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				rn.cancel()
 				return
 			}
 			_ = rc.Flush()
@@ -485,7 +506,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 // error itself when there is one.
 func (s *Server) fromHistory(ctx context.Context, w http.ResponseWriter, id string) (*runner.RunRecord, bool) {
 	if s.opts.History == nil {
-		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", echo(id)))
 		return nil, false
 	}
 	rec, err := s.opts.History.Get(ctx, id)
@@ -495,7 +516,7 @@ func (s *Server) fromHistory(ctx context.Context, w http.ResponseWriter, id stri
 	}
 	switch {
 	case errors.Is(err, runner.ErrRunNotFound), errors.Is(err, runner.ErrAmbiguousRun):
-		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", id))
+		s.fail(w, http.StatusNotFound, fmt.Sprintf("run %s not found", echo(id)))
 		return nil, false
 	case err != nil:
 		s.fail(w, http.StatusInternalServerError, err.Error())

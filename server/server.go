@@ -41,6 +41,10 @@ const (
 	DefaultMaxPayloadValues = 100000
 	DefaultBodyTimeout      = 30 * time.Second
 	DefaultMaxPending       = 10000
+	DefaultMaxConns         = 2048
+	DefaultHeaderTimeout    = 10 * time.Second
+	DefaultWriteTimeout     = 30 * time.Second
+	DefaultStreamIdle       = 30 * time.Second
 
 	DefaultMaxEventBytes = runner.MaxRecordBytes
 )
@@ -104,6 +108,17 @@ type Options struct {
 	// BodyTimeout bounds the time to receive a request body once the
 	// server starts reading it. Zero means DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// WriteTimeout bounds the time to write an answer (from the end of
+	// the wait in the queue for a run); StreamIdle, the time a write to
+	// an event stream may wait for a client that reads nothing. Zero
+	// means DefaultWriteTimeout, DefaultStreamIdle.
+	WriteTimeout time.Duration
+	StreamIdle   time.Duration
+	// MaxConns and HeaderTimeout bound the connections of HTTPServer:
+	// how many may be open, and how long a request's headers may take.
+	// Zero means DefaultMaxConns, DefaultHeaderTimeout.
+	MaxConns      int
+	HeaderTimeout time.Duration
 	// LoadBlueprints loads the blueprints again, for Reload; nil means
 	// the library cannot be reloaded.
 	LoadBlueprints func() (*blueprints.Set, error)
@@ -134,6 +149,7 @@ type Server struct {
 	admit   *admission
 	log     *slog.Logger // scrubbed by scrub
 	metrics *metrics
+	conns   *conns
 
 	mu       sync.Mutex
 	closing  bool
@@ -171,6 +187,18 @@ func New(opts Options) *Server {
 	if opts.BodyTimeout <= 0 {
 		opts.BodyTimeout = DefaultBodyTimeout
 	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.StreamIdle <= 0 {
+		opts.StreamIdle = DefaultStreamIdle
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = DefaultHeaderTimeout
+	}
 	if opts.KeepRuns <= 0 {
 		opts.KeepRuns = DefaultKeepRuns
 	}
@@ -200,6 +228,7 @@ func New(opts Options) *Server {
 	}
 	s.log = slog.New(scrubHandler{next: logger.Handler(), s: s.scrub})
 	s.metrics = newMetrics(s.admit)
+	s.conns = newConns(opts.MaxConns, s.metrics)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.lib != nil {
 		s.metrics.invalid.Set(float64(len(s.lib.Set().Errors)))
@@ -244,9 +273,10 @@ func New(opts Options) *Server {
 	// pages (a form POST needs no preflight).
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.refuseBody(w, r)
 		s.fail(w, http.StatusForbidden, "cross-origin request refused")
 	}))
-	s.handler = s.observed(cop.Handler(s.guard(jsonMux{mux, s})))
+	s.handler = s.observed(s.overflowOnly(cop.Handler(s.guard(jsonMux{mux, s}))))
 	return s
 }
 
@@ -274,7 +304,7 @@ func (m jsonMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	msg := "no such endpoint"
 	if status == http.StatusMethodNotAllowed {
-		msg = "method " + r.Method + " not allowed here"
+		msg = "method " + echo(r.Method) + " not allowed here"
 	}
 	m.s.fail(w, status, msg)
 }
@@ -336,7 +366,15 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				host = h
 			}
 			if !IsLoopbackHost(host) {
+				s.refuseBody(w, r)
 				s.fail(w, http.StatusForbidden, "without BP_SERVER_TOKEN the server only answers requests addressed to a loopback host")
+				return
+			}
+			if r.Method != http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/vault/") {
+				// Any local user can reach a loopback address: without a
+				// token, nobody may change the vault.
+				s.refuseBody(w, r)
+				s.fail(w, http.StatusForbidden, "this server has no token: the vault cannot be changed through it")
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -347,6 +385,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
 		if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 || !strings.EqualFold(scheme, "Bearer") {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="bp"`)
+			// Answered from the headers alone, and the connection closed:
+			// a client without the token cannot hold it by sending a body
+			// slowly.
+			s.refuseBody(w, r)
 			s.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}

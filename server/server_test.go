@@ -413,7 +413,7 @@ func TestStreamClientGoneCancelsRun(t *testing.T) {
 }
 
 func TestVaultEndpoints(t *testing.T) {
-	f := newFixture(t, basicFiles(), nil)
+	f := newFixture(t, basicFiles(), withToken)
 	a := f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 204)
 	if a.header.Get("X-Bp-Secret-Version") != "1" || a.header.Get("Warning") != "" || a.body != "" {
 		t.Errorf("PUT: %v %q", a.header, a.body)
@@ -467,7 +467,7 @@ func TestVaultEndpoints(t *testing.T) {
 }
 
 func TestVaultLocked(t *testing.T) {
-	f := newFixture(t, basicFiles(), nil)
+	f := newFixture(t, basicFiles(), withToken)
 	f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 204)
 	// Another process (here, this test) holds the write lock.
 	v, err := vault.Open(f.vaultPath, f.key, vault.Options{})
@@ -490,7 +490,7 @@ func TestVaultLocked(t *testing.T) {
 }
 
 func TestNoVaultWrites(t *testing.T) {
-	f := newFixture(t, basicFiles(), func(o *server.Options) { o.OpenVaultRW, o.OpenVault = nil, nil })
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.OpenVaultRW, o.OpenVault, o.Token = nil, nil, testToken })
 	f.expect(f.do("PUT", "/v1/vault/API_KEY", "first-value-1"), 503)
 	f.expect(f.do("DELETE", "/v1/vault/API_KEY", ""), 503)
 	f.expect(f.do("GET", "/v1/vault", ""), 503)
@@ -573,7 +573,7 @@ func TestStreamFlushesAsEventsHappen(t *testing.T) {
 // A replaced or deleted value's ciphertext leaves the vault file, as with
 // the CLI's vault commands.
 func TestVaultChangesLeaveNothingBehind(t *testing.T) {
-	f := newFixture(t, basicFiles(), nil)
+	f := newFixture(t, basicFiles(), withToken)
 	raw := func() []byte {
 		t.Helper()
 		db, err := bolt.Open(f.vaultPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
@@ -643,5 +643,27 @@ func TestAPayloadDeclaredTooLargeIsNotRead(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 413 || !resp.Close {
 		t.Errorf("answer %d, close %v; want 413 and the connection closed", resp.StatusCode, resp.Close)
+	}
+}
+
+// testToken is the bearer token of fixtures that change the vault: a
+// server without one refuses to.
+const testToken = "fixture-token-0123456789"
+
+func withToken(o *server.Options) { o.Token = testToken }
+
+// TestNoTokenNoVaultWrites: without a token, any local user could reach
+// the server, so it changes no vault; reading names stays possible.
+func TestNoTokenNoVaultWrites(t *testing.T) {
+	f := newFixture(t, basicFiles(), nil)
+	for _, method := range []string{"PUT", "DELETE", "POST"} {
+		a := f.expect(f.do(method, "/v1/vault/PLANTED", "value-1234"), 403)
+		if !strings.Contains(a.body, "no token") {
+			t.Errorf("%s: %s", method, a.body)
+		}
+	}
+	f.expect(f.do("GET", "/v1/vault", ""), 200)
+	if list := f.expect(f.do("GET", "/v1/vault", ""), 200).body; strings.Contains(list, "PLANTED") {
+		t.Errorf("the vault was changed: %s", list)
 	}
 }

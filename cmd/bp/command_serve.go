@@ -7,7 +7,6 @@ import (
 	"github.com/bprun/bp/blueprints"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -50,6 +49,8 @@ func newServeCmd() *cobra.Command {
 		queue     int
 		queueWait time.Duration
 		logFormat string
+		tokenPath string
+		maxConns  int
 		keep      runner.Retention
 	)
 	cmd := &cobra.Command{
@@ -70,9 +71,11 @@ func newServeCmd() *cobra.Command {
   GET    /metrics                      Prometheus metrics (runs, durations, queue, history)
   GET    /healthz                      "ok", without a token
 
-Every endpoint but /healthz requires "Authorization: Bearer $BP_SERVER_TOKEN"
-when BP_SERVER_TOKEN is set. Without it, bp serve listens only on loopback
-(127.0.0.0/8, ::1, localhost) and answers only requests addressed there.
+Every endpoint but /healthz requires "Authorization: Bearer TOKEN": the token
+is $BP_SERVER_TOKEN, or, without it, the one in --token-file
+($XDG_CONFIG_HOME/bp/serve-token), made (mode 0600) when missing; bp serve
+logs where it is, never the token. Without BP_SERVER_TOKEN, bp serve listens
+only on loopback (127.0.0.0/8, ::1, localhost).
 Every answer is scrubbed of the vault's secrets; none holds a secret value.
 
 Runs read a snapshot of the vault (--vault), are recorded in the run history
@@ -98,16 +101,20 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 		Example: `  bp serve --dir ./flows
   BP_SERVER_TOKEN=$(openssl rand -hex 32) bp serve --addr 0.0.0.0:8080 --dir ./flows
 
-  curl -s -X POST localhost:8080/v1/blueprints/weather/runs -d '{"city": "Oslo"}'
-  curl -sN -X POST 'localhost:8080/v1/blueprints/weather/runs?wait=1' -d '{"city": "Oslo"}'
-  curl -s localhost:8080/v1/runs/RUN_ID
+  auth="Authorization: Bearer $(cat ~/.config/bp/serve-token)"
+  curl -s -H "$auth" -X POST localhost:8080/v1/blueprints/weather/runs -d '{"city": "Oslo"}'
+  curl -sN -H "$auth" -X POST 'localhost:8080/v1/blueprints/weather/runs?wait=1' -d '{"city": "Oslo"}'
+  curl -s -H "$auth" localhost:8080/v1/runs/RUN_ID
   curl -s -H "Authorization: Bearer $BP_SERVER_TOKEN" host:8080/v1/runs/RUN_ID/events
-  printf %s "$KEY" | curl -s -X PUT --data-binary @- localhost:8080/v1/vault/WEATHER_KEY`,
+  printf %s "$KEY" | curl -s -H "$auth" -X PUT --data-binary @- localhost:8080/v1/vault/WEATHER_KEY`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stderr := cmd.ErrOrStderr()
-			token := os.Getenv(server.TokenEnv)
-			if err := server.CheckListenAddr(addr, token); err != nil {
+			if err := server.CheckListenAddr(addr, os.Getenv(server.TokenEnv)); err != nil {
+				return withCode(exitUsage, err)
+			}
+			token, tokenFile, madeToken, err := serveToken(tokenPath)
+			if err != nil {
 				return withCode(exitUsage, err)
 			}
 			// Blueprints must not read the token: not through env:, and not
@@ -182,6 +189,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 					return vault.OpenEnv(vaultPath, os.Getenv, vault.Options{LockTimeout: vault.DefaultLockTimeout, CreateIfMissing: true})
 				},
 				Token:     token,
+				MaxConns:  maxConns,
 				Logger:    logger,
 				MaxRuns:   maxRuns,
 				Queue:     queueOption(queue),
@@ -192,12 +200,17 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err != nil {
 				return withCode(exitRunFailed, err)
 			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-			auth := "no token: loopback only"
-			if token != "" {
-				auth = "bearer token required"
+			hs := srv.HTTPServer()
+			logger.Info("serving", "blueprints", len(set.Blueprints), "dir", dir, "url", "http://"+ln.Addr().String())
+			if tokenFile != "" {
+				// Where the token is, never the token: only its owner reads it.
+				verb := "read"
+				if madeToken {
+					verb = "made"
+				}
+				logger.Info("no "+server.TokenEnv+": requests need the bearer token in the token file, readable by this user only",
+					"token_file", tokenFile, "token", verb, "example", `curl -H "Authorization: Bearer $(cat `+tokenFile+`)" `+"http://"+ln.Addr().String()+"/v1/blueprints")
 			}
-			logger.Info("serving", "blueprints", len(set.Blueprints), "dir", dir, "url", "http://"+ln.Addr().String(), "auth", auth)
 			for _, fe := range set.Errors {
 				logger.Warn("blueprint file not loaded", "error", fe)
 			}
@@ -242,6 +255,8 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 	cmd.Flags().IntVar(&queue, "queue", server.DefaultQueue, "run requests that may wait for a run to end; beyond them, 429 with Retry-After (0: no queue)")
 	cmd.Flags().DurationVar(&queueWait, "queue-wait", server.DefaultQueueWait, "how long a request may wait in the queue before it gets 503 (a request may ask for less with ?queue_wait=)")
 	cmd.Flags().StringVar(&logFormat, "log", "text", "server log format: text or json (log/slog)")
+	cmd.Flags().StringVar(&tokenPath, "token-file", "", "without $BP_SERVER_TOKEN, the file of the bearer token (made, mode 0600, when missing; default $XDG_CONFIG_HOME/bp/serve-token)")
+	cmd.Flags().IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "open connections served; beyond them the oldest idle one is closed, else only /healthz answers")
 	cmd.Flags().IntVar(&keep.MaxRuns, "keep-runs", 0, "history keeps this many runs, the newest, pruning in the background (0 keeps all)")
 	cmd.Flags().DurationVar(&keep.MaxAge, "keep-for", 0, "history forgets runs older than this, in the background (e.g. 720h; 0 keeps all)")
 	return cmd

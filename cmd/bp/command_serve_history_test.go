@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -143,5 +145,49 @@ func TestServeLogsJSON(t *testing.T) {
 	}
 	if r := env.run("", "serve", "--log", "yaml"); r.code != exitUsage {
 		t.Errorf("--log yaml: %v", r)
+	}
+}
+
+// TestServeWithoutTokenMakesOne: without BP_SERVER_TOKEN, bp serve makes a
+// token in a file only its user can read, says where (never the token),
+// and refuses requests without it, vault changes included; a second start
+// reads the same file.
+func TestServeWithoutTokenMakesOne(t *testing.T) {
+	env := newBPEnv(t)
+	env.write("flows/three.bp.yaml", threeBlocks)
+	p := startServe(t, env, "", "--dir", "flows")
+	file := filepath.Join(env.home, "config", "bp", "serve-token")
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", st, err)
+	}
+	data, _ := os.ReadFile(file)
+	p.token = strings.TrimSpace(string(data))
+	if !strings.Contains(p.stderr.String(), file) || strings.Contains(p.stderr.String(), p.token) {
+		t.Errorf("the log should name the file and not show the token:\n%s", p.stderr.String())
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/blueprints", ""}, {"PUT", "/v1/vault/PLANTED", "planted-value"}, {"POST", "/v1/blueprints/three/runs", `{"n": 1}`},
+	} {
+		if code, _, body := p.call(c.method, c.path, c.body, false); code != 401 {
+			t.Errorf("%s %s without the token: %d %s", c.method, c.path, code, body)
+		}
+	}
+	if code, _, body := p.call("GET", "/v1/blueprints", "", true); code != 200 {
+		t.Errorf("with the token from the file: %d %s", code, body)
+	}
+	p.stop()
+	again := startServe(t, env, "", "--dir", "flows")
+	again.token = p.token
+	if code, _, _ := again.call("GET", "/v1/blueprints", "", true); code != 200 || !strings.Contains(again.stderr.String(), "token=read") {
+		t.Errorf("a second start does not use the same token: %d\n%s", code, again.stderr.String())
+	}
+	// A token file others can read is refused.
+	again.stop()
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := env.run("", "serve", "--dir", "flows"); r.code != exitUsage || !strings.Contains(r.stderr, "other users may read it") {
+		t.Errorf("a readable token file: %v", r)
 	}
 }
