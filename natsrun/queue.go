@@ -148,3 +148,9 @@ func (c *Cluster) Status(ctx context.Context, runID string) (string, error) {
 	}
 	return st.Status, nil
 }
+
+// Submit queues a run (see Queue): with Follow, Cancel and Status, the
+// cluster is what bp serve --nats answers from (server.Remote).
+func (c *Cluster) Submit(ctx context.Context, job *runner.Job) error {
+	return (&queue{c: c}).Submit(ctx, job)
+}

@@ -92,6 +92,8 @@ func (s *Server) vaultFail(w http.ResponseWriter, err error, sc *scrub.Scrubber)
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, vault.ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, vault.ErrReadOnly):
+		status = http.StatusForbidden // a replica's copy of the vault (bp serve --nats)
 	}
 	s.failScrubbed(w, status, err.Error(), sc)
 }

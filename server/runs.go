@@ -344,6 +344,10 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.opts.Remote != nil {
+		s.postRemoteRun(w, r, key, q.Get("trigger"), wait)
+		return
+	}
 	if err := s.admit.acquire(r.Context(), queueWait); err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away while it waited
@@ -456,6 +460,9 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 		s.writeJSON(w, http.StatusOK, s.runInfo(rn), rn.sc)
 		return
 	}
+	if s.remoteStatus(w, r, id, false) {
+		return
+	}
 	rec, ok := s.fromHistory(r.Context(), w, id)
 	if ok {
 		in := recordInfo(rec)
@@ -486,6 +493,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 		// The run's scrubber again: it may have learnt a secret (mask())
 		// after some of these events were recorded.
 		s.writeRaw(w, http.StatusOK, b.Bytes(), rn.sc)
+		return
+	}
+	if s.remoteStatus(w, r, id, true) {
 		return
 	}
 	rec, ok := s.fromHistory(r.Context(), w, id)

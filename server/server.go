@@ -130,6 +130,10 @@ type Options struct {
 	// Shutdown.
 	Retention  runner.Retention
 	PruneEvery time.Duration
+	// Remote, when set, runs the server's runs on workers elsewhere (bp
+	// serve --nats): runs are queued there, not run here, and History must
+	// be the store the workers record in. MaxRuns and Queue do not apply.
+	Remote Remote
 }
 
 // DefaultPruneEvery is how often the history is pruned to Retention.

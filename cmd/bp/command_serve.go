@@ -39,6 +39,11 @@ func queueOption(n int) int {
 // another process that holds the history file.
 const serveHistoryLockTimeout = 5 * time.Second
 
+// errReplicaVault refuses vault writes on a replica of a cluster: every
+// node has a read-only copy of the vault file, changed in one place and
+// shipped to all.
+var errReplicaVault = fmt.Errorf("this bp serve is a replica of a cluster (--nats): %w here; change it with bp vault set where the vault file is kept, and ship the file to every node", vault.ErrReadOnly)
+
 func newServeCmd() *cobra.Command {
 	var (
 		flags     runFlags
@@ -52,6 +57,7 @@ func newServeCmd() *cobra.Command {
 		tokenPath string
 		maxConns  int
 		keep      runner.Retention
+		cluster   natsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -148,7 +154,17 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			// is saved through it, group-committed.
 			var history *runner.BoltHistory
 			var store runner.HistoryStore
-			if !flags.noHistory {
+			var remote server.Remote
+			if cluster.resolve() != "" {
+				// Runs go to bp worker processes; the cluster's history is
+				// shared by every replica.
+				c, err := cluster.connect(cmd.Context(), "bp serve "+addr, stderr)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				store, remote = c.History(), c
+			} else if !flags.noHistory {
 				path, err := historyPath(flags.history)
 				if err != nil {
 					return withCode(exitUsage, err)
@@ -184,10 +200,14 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 				Retention:      keep,
 				OpenVault:      flags.openVaultForRun,
 				OpenVaultRW: func() (*vault.Vault, error) {
+					if remote != nil {
+						return nil, errReplicaVault
+					}
 					// Created on first PUT when a master key is set, as
 					// bp vault set does.
 					return vault.OpenEnv(vaultPath, os.Getenv, vault.Options{LockTimeout: vault.DefaultLockTimeout, CreateIfMissing: true})
 				},
+				Remote:    remote,
 				Token:     token,
 				MaxConns:  maxConns,
 				Logger:    logger,
@@ -258,6 +278,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 	cmd.Flags().StringVar(&tokenPath, "token-file", "", "without $BP_SERVER_TOKEN, the file of the bearer token (made, mode 0600, when missing; default $XDG_CONFIG_HOME/bp/serve-token)")
 	cmd.Flags().IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "open connections served; beyond them the oldest idle one is closed, else only /healthz answers")
 	cmd.Flags().IntVar(&keep.MaxRuns, "keep-runs", 0, "history keeps this many runs, the newest, pruning in the background (0 keeps all)")
+	cluster.register(cmd, false)
 	cmd.Flags().DurationVar(&keep.MaxAge, "keep-for", 0, "history forgets runs older than this, in the background (e.g. 720h; 0 keeps all)")
 	return cmd
 }
