@@ -50,12 +50,15 @@ import _thread
 import builtins
 import gc
 import io
-import json
-import linecache
 import os
 import select
 import struct
 import sys
+
+try:
+    import _json  # the C half of json: json itself imports re, enum, ...
+except ImportError:
+    _json = None
 
 try:
     import resource
@@ -80,12 +83,13 @@ for _name, _value in list(vars(builtins).items()):
 def _json_encoder(allow_nan):
     """A JSON encoder made of json's C accelerator alone, which a block
     cannot change (json.dumps, JSONEncoder and their helpers are Python
-    attributes it can rebind)."""
-    from json import encoder
-
-    make = getattr(encoder, "c_make_encoder", None)
-    escape = getattr(encoder, "c_encode_basestring_ascii", None)
+    attributes it can rebind), and which costs a fresh block no import of
+    json and re."""
+    make = getattr(_json, "make_encoder", None)
+    escape = getattr(_json, "encode_basestring_ascii", None)
     if make is None or escape is None:
+        import json
+
         return json.JSONEncoder(allow_nan=allow_nan).encode
     join = "".join
 
@@ -100,9 +104,42 @@ def _json_encoder(allow_nan):
     return encode
 
 
+def _json_decoder():
+    """json.loads of the C accelerator alone (see _json_encoder)."""
+    if getattr(_json, "make_scanner", None) is None:
+        import json
+
+        return json.loads
+
+    class context:  # what the scanner reads of a JSONDecoder
+        strict = True
+        object_hook = None
+        object_pairs_hook = None
+        parse_float = float
+        parse_int = int
+        parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+    scan = _json.make_scanner(context)
+    blank = " \t\n\r"
+
+    def loads(s):
+        if isinstance(s, (bytes, bytearray)):
+            s = s.decode("utf-8")
+        start = len(s) - len(s.lstrip(blank))
+        try:
+            value, end = scan(s, start)
+        except StopIteration:
+            raise ValueError("Expecting value at character %d" % start) from None
+        if s[end:].strip(blank):
+            raise ValueError("Extra data at character %d" % end)
+        return value
+
+    return loads
+
+
 _dumps = _json_encoder(True)
 _strict = _json_encoder(False)
-_loads = json.loads
+_loads = _json_decoder()
 _header = struct.Struct(">cI").pack
 _write = os.write
 _read = os.read
@@ -333,11 +370,12 @@ def _configure_bp_logger(logging):
 
 
 class _ConfiguringLoader:
-    """logging's own loader, which configures the "bp" logger once the
-    module has run."""
+    """A module's own loader, which runs a function on the module once it
+    has run (see _ImportHook)."""
 
-    def __init__(self, loader):
+    def __init__(self, loader, configure):
         self._loader = loader
+        self._configure = configure
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
@@ -347,22 +385,33 @@ class _ConfiguringLoader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        for finder in sys.meta_path:
-            if type(finder) is _LoggingHook:
-                sys.meta_path.remove(finder)
-                break
-        _configure_bp_logger(module)
+        self._configure(module)
 
 
-class _LoggingHook:
-    """Whoever first imports logging in a block (its code, `logger`, a module
-    it uses), finds the "bp" logger set up. The fork server itself does not
-    import logging: 0.5 MB more in every block's image."""
+class _ImportHook:
+    """Sets up a module for the block as soon as whoever first imports it
+    (the block's code, `logger`, a module it uses) has it, so that the
+    harness need not import it itself: logging (0.5 MB more in every
+    block's image) and linecache (tokenize and re: milliseconds more in
+    every fresh block)."""
+
+    def __init__(self):
+        self.pending = {}  # module name -> function to run on it
+
+    def want(self, name, configure):
+        """Run configure on module name: now if it is imported, else when
+        it is."""
+        module = sys.modules.get(name)
+        if module is not None:
+            configure(module)
+        else:
+            self.pending[name] = configure
 
     def find_spec(self, name, path=None, target=None):
-        # It stays until logging has run (exec_module): a mere find_spec
-        # (importlib.util.find_spec) loads nothing.
-        if name != "logging":
+        # A name stays pending until its module has run (exec_module): a
+        # mere find_spec (importlib.util.find_spec) loads nothing.
+        configure = self.pending.get(name)
+        if configure is None:
             return None
         for finder in sys.meta_path:
             if finder is self:
@@ -370,9 +419,25 @@ class _LoggingHook:
             find = getattr(finder, "find_spec", None)
             spec = find(name, path, target) if find is not None else None
             if spec is not None:
-                spec.loader = _ConfiguringLoader(spec.loader)
+                def done(module, name=name, configure=configure):
+                    self.pending.pop(name, None)
+                    configure(module)
+
+                spec.loader = _ConfiguringLoader(spec.loader, done)
                 return spec
         return None
+
+
+_hook = _ImportHook()
+_code_lines = None  # the current block's source, for linecache
+
+
+def _register_code(linecache):
+    """Tracebacks show the block's lines: linecache knows its "<code>"."""
+    if _code_lines is None:
+        linecache.cache.pop(_CODE_FILE, None)
+    else:
+        linecache.cache[_CODE_FILE] = (len(_code_lines), None, _code_lines, _CODE_FILE)
 
 
 def _bp_logger():
@@ -640,11 +705,13 @@ def _run(req, chan):
         set_output=set_output,
         mask=mask,
     )
-    linecache.cache[_CODE_FILE] = (len(code), None, code.splitlines(True), _CODE_FILE)
+    global _code_lines
+    _code_lines = code.splitlines(True)
+    _hook.want("linecache", _register_code)
     error = None
     try:
         compiled = compile(code, _CODE_FILE, "exec", dont_inherit=True)
-        # Imported here, not in the fork server (see _LoggingHook).
+        # Imported here, not in the fork server (see _ImportHook).
         if _uses_name(compiled, "logger"):
             g["logger"] = _bp_logger()
         else:
@@ -705,7 +772,9 @@ def _warmup():
         _run(req, chan)
     except Exception:
         pass
-    linecache.cache.pop(_CODE_FILE, None)
+    global _code_lines
+    _code_lines = None
+    _hook.want("linecache", _register_code)
 
 
 def _flush_std():
@@ -729,10 +798,11 @@ def _block(afd):
         err = _Text(chan, b"e", 2, "<stderr>")
         sys.stdout = _Text(chan, b"o", 1, "<stdout>")
         sys.stderr = err
-        if "logging" in sys.modules:  # a .pth file (--python-site), or an earlier block of the run
-            _configure_bp_logger(sys.modules["logging"])
-        elif not any(type(f) is _LoggingHook for f in sys.meta_path):
-            sys.meta_path.insert(0, _LoggingHook())
+        if _hook not in sys.meta_path:
+            sys.meta_path.insert(0, _hook)
+        # Imported by a .pth file (--python-site) or an earlier block of the
+        # run, it is set up now; else when imported.
+        _hook.want("logging", _configure_bp_logger)
         try:
             req = _loads(_read_all(0))
             if not isinstance(req, dict):
@@ -811,6 +881,12 @@ def _noop(*_):
 
 
 def _serve(sfd, preload, limits):
+    # In every block's image, where they cost a block nothing: most blocks
+    # use json, and a traceback needs linecache. A fresh block imports only
+    # what it uses.
+    import json  # noqa: F401
+    import linecache  # noqa: F401
+
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, sfd)
     me = _getpid()
     if _libc is not None:

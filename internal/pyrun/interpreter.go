@@ -33,6 +33,10 @@ type interpreter struct {
 	// ctypes says whether it has the ctypes module, which the harness
 	// needs to confine each block.
 	ctypes bool
+	// harness is harness.py compiled by this interpreter (marshal): a
+	// process runs it without compiling it, which costs twice the
+	// interpreter's own start. Empty when it could not be compiled so.
+	harness []byte
 }
 
 // probe is what Python says of itself: run once per interpreter and
@@ -59,6 +63,12 @@ try:
     has_ctypes = True
 except ImportError:
     has_ctypes = False
+import base64, marshal
+harness = ""
+try:
+    harness = base64.b64encode(marshal.dumps(compile(sys.stdin.read(), "<bp harness>", "exec"))).decode()
+except Exception:
+    pass
 sys.stdout.write(json.dumps({
     "executable": sys.executable or "",
     "version": "%d.%d" % sys.version_info[:2],
@@ -67,6 +77,7 @@ sys.stdout.write(json.dumps({
     "site_dirs": dirs,
     "pth_code": pth,
     "ctypes": has_ctypes,
+    "harness": harness,
 }))`
 
 // probeAnswer is probe's output, and what the cache keeps of it.
@@ -78,6 +89,7 @@ type probeAnswer struct {
 	SiteDirs   []string        `json:"site_dirs"`
 	PthCode    []string        `json:"pth_code"`
 	Ctypes     bool            `json:"ctypes"`
+	Harness    []byte          `json:"harness"` // base64 in JSON
 }
 
 func (a *probeAnswer) interpreter(lp string) (interpreter, error) {
@@ -92,6 +104,7 @@ func (a *probeAnswer) interpreter(lp string) (interpreter, error) {
 	in := interpreter{
 		path: a.Executable, version: a.Version, site: a.Site, pthCode: a.PthCode,
 		roots: append(append([]string(nil), a.Roots...), site.Path...), ctypes: a.Ctypes,
+		harness: a.Harness,
 	}
 	if in.path == "" {
 		in.path = lp
@@ -153,6 +166,7 @@ func runProbe(lp string, env []string) (*probeAnswer, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, lp, "-I", "-c", probe)
 	cmd.Env = env
+	cmd.Stdin = strings.NewReader(harnessSource)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -186,7 +200,11 @@ type cacheEntry struct {
 }
 
 // cacheFormat changes when cacheEntry or probe does.
-const cacheFormat = 2
+const cacheFormat = 3
+
+// harnessSum tells one harness from another in the cache's keys: an answer
+// holds the harness compiled.
+var harnessSum = sha256.Sum256([]byte(harnessSource))
 
 // fileStamp is what a file was when an answer was probed.
 type fileStamp struct {
@@ -224,7 +242,7 @@ type cacheKey struct {
 func newCacheKey(lp string, env []string) cacheKey {
 	k := cacheKey{lp: lp, shim: strings.Contains(filepath.ToSlash(lp), "/shims/")}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d\x00%s", cacheFormat, lp)
+	fmt.Fprintf(&b, "%d\x00%s\x00%x", cacheFormat, lp, harnessSum)
 	for _, name := range envChoosing {
 		v, _ := envValue(env, name)
 		fmt.Fprintf(&b, "\x00%s=%s", name, v)

@@ -1,6 +1,7 @@
 package pyrun
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,7 +66,10 @@ func TestResolveCache(t *testing.T) {
 	if runs(t, count) != 1 {
 		t.Fatalf("a warm cache probed again (%d runs)", runs(t, count))
 	}
-	if second.path != first.path || string(second.site) != string(first.site) || second.version != first.version {
+	if len(first.harness) == 0 {
+		t.Error("the harness was not compiled")
+	}
+	if second.path != first.path || string(second.site) != string(first.site) || second.version != first.version || !bytes.Equal(second.harness, first.harness) {
 		t.Fatalf("cached answer differs: %+v vs %+v", second, first)
 	}
 	entries, _ := os.ReadDir(cache)
@@ -91,7 +95,7 @@ func TestResolveCache(t *testing.T) {
 	}
 
 	// A garbled entry is not trusted.
-	if err := os.WriteFile(filepath.Join(cache, entries[0].Name()), []byte(`{"format": 2, "answer": {`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(cache, entries[0].Name()), []byte(`{"format": 3, "answer": {`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	resolveFresh(t, shim, cache)

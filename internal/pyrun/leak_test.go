@@ -19,6 +19,9 @@ func TestNoLeaks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := r.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		mustRun(t, r, &Request{Code: "pass"})
 		time.Sleep(100 * time.Millisecond)
 		fds, gs := countFDs(), runtime.NumGoroutine()

@@ -76,6 +76,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/bprun/bp/internal/sandbox"
 )
 
@@ -361,6 +363,7 @@ type Runner struct {
 
 	isolation Isolation
 	workers   map[string][]worker // IsolateRun: idle processes by session (mu)
+	later     *time.Timer         // a pending start of the fork server (mu)
 
 	mu       sync.Mutex
 	srv      *server
@@ -448,6 +451,9 @@ func (r *Runner) Close() error {
 	srv := r.srv
 	r.srv = nil
 	r.closed = true
+	if r.later != nil {
+		r.later.Stop()
+	}
 	for session := range r.workers {
 		r.endSessionLocked(session)
 	}
@@ -514,9 +520,10 @@ func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, e
 		srv, err := r.server(ctx, len(r.preload) > 0)
 		if errors.Is(err, errNotStarted) {
 			// No block needed the server so far (Warm saw one code block):
-			// start it for the next ones once this one is done, so that it
-			// does not compete with this one for the CPU.
-			defer func() { go r.Start(context.Background()) }() //nolint:errcheck // the next block reports
+			// start it for later blocks a moment after this one, so that it
+			// does not compete with this one for the CPU, nor start at all
+			// when the run (and its runner, in bp run) ends first.
+			defer r.startLater()
 			return r.runFresh(ctx, req, data, h)
 		}
 		if errors.Is(err, errNotReady) {
@@ -543,6 +550,21 @@ func (r *Runner) run(ctx context.Context, req *Request, h Handler) (*Response, e
 		}
 	}
 	return r.runFresh(ctx, req, data, h)
+}
+
+// laterStart is how long after a first block the fork server starts, when
+// no Warm started it (see run).
+const laterStart = 100 * time.Millisecond
+
+// startLater starts the fork server laterStart from now, unless it is
+// started or the runner is closed by then.
+func (r *Runner) startLater() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.later != nil {
+		return
+	}
+	r.later = time.AfterFunc(laterStart, func() { _ = r.Start(context.Background()) })
 }
 
 // server's answers when asked not to wait: the fork server is starting, or
@@ -587,7 +609,7 @@ func (r *Runner) server(ctx context.Context, wait bool) (*server, error) {
 	}
 	if srv == nil || srv.isDead() {
 		var err error
-		srv, err = startServer(r.argv("serve"), r.env, r.sandbox)
+		srv, err = r.startServer()
 		if err != nil {
 			r.failed(err)
 			r.mu.Unlock()
@@ -700,8 +722,46 @@ func (r *Runner) argv(mode string) []string {
 		flags, config.Site = []string{"-I"}, nil
 	}
 	b, _ := json.Marshal(&config)
-	return append(append([]string{r.py.path}, flags...), "-c", harnessSource, mode, string(b))
+	code := harnessSource
+	if len(r.py.harness) > 0 {
+		code = loadHarness // the harness compiled, on fd 4 (harnessPipe)
+	}
+	return append(append([]string{r.py.path}, flags...), "-c", code, mode, string(b))
 }
+
+// loadHarness runs the compiled harness that harnessPipe passes on fd 4,
+// which it closes first: blocks do not inherit it.
+const loadHarness = `import marshal, os
+code = b"".join(iter(lambda: os.read(4, 65536), b""))
+os.close(4)
+del os
+exec(marshal.loads(code))`
+
+// harnessPipe returns the read end of a pipe that holds the compiled
+// harness (nil when argv passes its source instead), to be a process's fd
+// 4; the caller closes it once the process has started.
+func (r *Runner) harnessPipe() (*os.File, error) {
+	if len(r.py.harness) == 0 {
+		return nil, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pyrun: harness pipe: %w", err)
+	}
+	defer pw.Close()
+	if len(r.py.harness) > pipeCapacity {
+		// Room for it all, so that the write need not wait for a reader.
+		_, _ = unix.FcntlInt(pw.Fd(), unix.F_SETPIPE_SZ, len(r.py.harness))
+	}
+	if _, err := pw.Write(r.py.harness); err != nil {
+		pr.Close()
+		return nil, fmt.Errorf("pyrun: harness pipe: %w", err)
+	}
+	return pr, nil
+}
+
+// pipeCapacity is a pipe's default capacity on Linux.
+const pipeCapacity = 64 << 10
 
 // harnessConfig is the harness's last argument.
 type harnessConfig struct {

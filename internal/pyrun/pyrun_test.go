@@ -741,6 +741,9 @@ func TestServerRestart(t *testing.T) {
 	}
 	// A block in flight when its server dies dies with it (nothing a fork
 	// server started outlives it) and says so at once; the next block runs.
+	if err := r.Start(context.Background()); err != nil { // the block forked, not fresh
+		t.Fatal(err)
+	}
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -835,7 +838,10 @@ func TestServerCannotStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.py.path = wrapper
-	for i := 0; i < maxStartFailures+1; i++ {
+	for i := 0; i < maxStartFailures; i++ {
+		if err := r.Start(context.Background()); err == nil {
+			t.Fatal("a server that exits at once started")
+		}
 		resp, _ := mustRun(t, r, &Request{Code: "set_output(5)"})
 		if resp.Value != int64(5) {
 			t.Fatalf("value %v", resp.Value)

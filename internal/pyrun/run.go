@@ -244,9 +244,17 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 	s := session{c: c, p: p, h: h, req: data}
 	s.writeReq() // as in runFork
 	argv := r.argv("child")
-	files := make([]uintptr, 4)
+	files := make([]uintptr, 4, 5)
 	for i, fd := range p.childEnd {
 		files[i] = uintptr(fd)
+	}
+	code, err := r.harnessPipe()
+	if err != nil {
+		return nil, err
+	}
+	if code != nil {
+		defer code.Close()
+		files = append(files, code.Fd())
 	}
 	var pid int
 	err = r.sandbox.Do(func() (err error) {

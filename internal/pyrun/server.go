@@ -53,7 +53,21 @@ type server struct {
 	counted bool
 }
 
-func startServer(argv []string, env []string, sb *sandbox.Sandbox) (*server, error) {
+// startServer starts a fork server for r.
+func (r *Runner) startServer() (*server, error) {
+	code, err := r.harnessPipe()
+	if err != nil {
+		return nil, err
+	}
+	if code != nil {
+		defer code.Close()
+	}
+	return startServer(r.argv("serve"), r.env, r.sandbox, code)
+}
+
+// startServer starts a fork server: argv's harness on fd 3's socket, with
+// the compiled harness on fd 4 when code is not nil.
+func startServer(argv []string, env []string, sb *sandbox.Sandbox, code *os.File) (*server, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("pyrun: socketpair: %w", err)
@@ -83,6 +97,9 @@ func startServer(argv []string, env []string, sb *sandbox.Sandbox) (*server, err
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{pyEnd} // fd 3
+	if code != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, code) // fd 4
+	}
 	cmd.Stderr = s.stderr
 	// Its own session: no terminal signals; blocks get their own groups.
 	// It dies with the sandbox's thread, so with the runner or bp.
