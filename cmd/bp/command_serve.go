@@ -180,7 +180,12 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			if err != nil {
 				return withCode(exitVault, err)
 			}
-			reg := blocks.Default(flags.blockOptions(dir))
+			opts := flags.blockOptions(dir)
+			if tokenFile != "" {
+				// The token is bp's: denied to code blocks wherever it is.
+				opts.PythonDeny = append(opts.PythonDeny, tokenFile)
+			}
+			reg := blocks.Default(opts)
 			defer reg.Close()
 			lib := runner.NewLibrary(set, reg)
 			srv := server.New(server.Options{

@@ -339,3 +339,44 @@ blocks:
 		}
 	}
 }
+
+// TestServeTokenFileIsDeniedToBlocks: the token bp serve made is out of a
+// code block's reach even in the folder the blocks may read.
+func TestServeTokenFileIsDeniedToBlocks(t *testing.T) {
+	requireSandbox(t)
+	env := newBPEnv(t)
+	tokenFile := filepath.Join(env.home, "flows", "serve-token")
+	env.write("flows/peek.bp.yaml", `
+key: peek
+blocks:
+  start: {type: apitrigger, outs: {trigger: py}}
+  py:
+    type: code
+    fields:
+      code: |
+        got = {}
+        for name in ("token", "blueprint"):
+            try:
+                with open(payload[name]) as f:
+                    got[name] = "read %d bytes" % len(f.read())
+            except OSError as e:
+                got[name] = "denied: " + type(e).__name__
+        set_output(got)
+    outs: {success: done}
+  done: {type: returnvalue, fields: {value: "@{result}"}}
+`)
+	p := startServe(t, env, "", "--dir", "flows", "--token-file", tokenFile)
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.token = strings.TrimSpace(string(tok))
+	body, _ := json.Marshal(map[string]string{"token": tokenFile, "blueprint": filepath.Join(env.home, "flows", "peek.bp.yaml")})
+	code, _, answer := p.call("POST", "/v1/blueprints/peek/runs?wait=1", string(body), true)
+	if code != 200 || !strings.Contains(answer, `"token":"denied: PermissionError"`) || !strings.Contains(answer, `"blueprint":"read `) {
+		t.Fatalf("run: %d\n%s", code, answer)
+	}
+	if strings.Contains(answer, p.token) {
+		t.Fatal("the token came out")
+	}
+}
