@@ -17,6 +17,8 @@ import (
 //
 // Checkpoints hold values before scrubbing (results, state, the values
 // blocks masked): an implementation keeps them sealed, never in clear.
+// Triggers and the return block that ends the run are not checkpointed:
+// running them again does nothing but give the same result.
 // Implementations are safe for concurrent use. A run without a journal
 // (RunOptions.Journal nil, the default) records nothing and pays nothing.
 type Journal interface {
@@ -159,6 +161,14 @@ func (rec *callRecord) mask(v string) {
 	rec.mu.Lock()
 	rec.masked = append(rec.masked, v)
 	rec.mu.Unlock()
+}
+
+// replayable reports whether a block needs no checkpoint, because running
+// it again in a resumed run gives the same result and does nothing else:
+// a trigger (its result is the payload), and the return block that ends
+// the whole run (nothing follows it but the run's record).
+func (r *run) replayable(n *node, out *blockOutcome) bool {
+	return n.ts.Trigger || (n.ts.Return && r.scope == "" && out.status == StatusSucceeded)
 }
 
 // checkpointTimeout bounds the wait for one checkpoint, even when the run

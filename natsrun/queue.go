@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,12 +17,24 @@ import (
 // Queue is the cluster's queue of runs, a runner.Queue: one message per
 // run on a work-queue stream, its run id the message id (so a submission
 // retried within DuplicateWindow is stored once), consumed by one durable
-// consumer that all workers share.
-func (c *Cluster) Queue() runner.Queue { return &queue{c: c} }
+// consumer that all workers share. One Queue per process: it pulls runs in
+// small batches (Config.Prefetch) for the workers of its process.
+func (c *Cluster) Queue() runner.Queue {
+	c.queueOnce.Do(func() { c.queue = &queue{c: c} })
+	return c.queue
+}
 
-type queue struct{ c *Cluster }
+type queue struct {
+	c *Cluster
 
-// Submit publishes a run, and marks it queued.
+	mu   sync.Mutex
+	iter jetstream.MessagesContext
+}
+
+// Submit marks a run queued and publishes it. The status goes first, on
+// the same connection, so that the worker's "running" always comes after
+// it; it is written only if the run has none (a retried submission does
+// not turn a running run back into a queued one), and not waited for.
 func (q *queue) Submit(ctx context.Context, job *runner.Job) error {
 	if err := checkRunID(job.RunID); err != nil {
 		return err
@@ -33,32 +46,42 @@ func (q *queue) Submit(ctx context.Context, job *runner.Job) error {
 	if err != nil {
 		return fmt.Errorf("run %s: encoding its job: %w", job.RunID, err)
 	}
-	ack, err := q.c.js.Publish(ctx, q.c.names.runsSubject, data, jetstream.WithMsgID(job.RunID), jetstream.WithExpectStream(q.c.names.runsStream))
+	q.c.putStatus(job.RunID, StatusQueued, 0, true)
+	_, err = q.c.js.Publish(ctx, q.c.names.runsSubject, data, jetstream.WithMsgID(job.RunID), jetstream.WithExpectStream(q.c.names.runsStream))
 	if err != nil {
 		return fmt.Errorf("run %s: queueing it: %w", job.RunID, err)
-	}
-	if !ack.Duplicate {
-		// Create, not Put: a worker that already took the run said so.
-		_, _ = q.c.statuses.Create(ctx, job.RunID, statusValue(StatusQueued, 0))
 	}
 	return nil
 }
 
+// messages is the process's pull iterator, made on first use.
+func (q *queue) messages() (jetstream.MessagesContext, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.iter == nil {
+		it, err := q.c.workers.Messages(jetstream.PullMaxMessages(q.c.cfg.Prefetch))
+		if err != nil {
+			return nil, fmt.Errorf("nats: pulling runs: %w", err)
+		}
+		q.iter = it
+	}
+	return q.iter, nil
+}
+
 // Next waits for a run, until ctx ends.
 func (q *queue) Next(ctx context.Context) (runner.Delivery, error) {
+	it, err := q.messages()
+	if err != nil {
+		return nil, err
+	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := q.c.workers.Next(jetstream.FetchContext(fctx))
-		cancel()
+		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
-				continue
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil, runner.ErrQueueClosed
 			}
 			return nil, fmt.Errorf("nats: waiting for a run: %w", err)
 		}
@@ -74,8 +97,18 @@ func (q *queue) Next(ctx context.Context) (runner.Delivery, error) {
 			continue
 		}
 		d.job = &job
-		_, _ = q.c.statuses.Put(ctx, job.RunID, statusValue(StatusRunning, d.attempt))
+		q.c.putStatus(job.RunID, StatusRunning, d.attempt, false)
 		return d, nil
+	}
+}
+
+// stop ends the pull iterator.
+func (q *queue) stop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.iter != nil {
+		q.iter.Stop()
+		q.iter = nil
 	}
 }
 
@@ -91,16 +124,11 @@ func (d *delivery) Attempt() int     { return d.attempt }
 
 func (d *delivery) InProgress(ctx context.Context) error { return d.msg.InProgress() }
 
-// Ack waits for the server's confirmation: once it returns, the run is
-// not delivered again.
-func (d *delivery) Ack(ctx context.Context) error {
-	err := d.msg.DoubleAck(ctx)
-	if err == nil {
-		// The record is the run's status from now on.
-		_ = d.c.statuses.Delete(ctx, d.job.RunID)
-	}
-	return err
-}
+// Ack acknowledges the run without waiting for the server: an ack that
+// is lost makes the run come back, to a worker that finds its record and
+// acknowledges it again. The run's status entry stays, and expires: the
+// record is what answers for a recorded run.
+func (d *delivery) Ack(ctx context.Context) error { return d.msg.Ack() }
 
 func (d *delivery) Nak(ctx context.Context, delay time.Duration) error {
 	if delay > 0 {
@@ -123,9 +151,17 @@ type runStatus struct {
 	Time    time.Time `json:"time"`
 }
 
-func statusValue(status string, attempt int) []byte {
+// putStatus writes a run's status without waiting for it: a status is a
+// hint for GET /v1/runs/{id}, the record is the truth. onlyNew writes it
+// only if the run has none.
+func (c *Cluster) putStatus(runID, status string, attempt int, onlyNew bool) {
 	b, _ := json.Marshal(runStatus{Status: status, Attempt: attempt, Time: time.Now().UTC()})
-	return b
+	msg := nats.NewMsg("$KV." + c.names.statusBucket + "." + runID)
+	msg.Data = b
+	if onlyNew {
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	}
+	_, _ = c.js.PublishMsgAsync(msg)
 }
 
 // Status says whether a run not yet recorded is queued or running; an

@@ -128,13 +128,16 @@ func (w *Worker) handle(workerCtx context.Context, d Delivery) {
 		}
 	}
 	hist := w.Runner.opts.History
-	if hist != nil {
+	if hist != nil && d.Attempt() > 1 {
 		// The run may have ended and been recorded by a worker that died
-		// before it acknowledged it.
+		// before it acknowledged it. (A first delivery was never run: a
+		// run id submitted again past the queue's window for duplicates
+		// runs again, and its record is refused, the first one standing.)
 		ctx, cancel := qctx()
-		_, err := hist.Get(ctx, job.RunID)
+		rec, err := hist.Get(ctx, job.RunID)
 		cancel()
-		if err == nil {
+		// A store may take a prefix of an id: only the run itself counts.
+		if err == nil && rec.ID == job.RunID {
 			settle("acknowledging a run recorded before", d.Ack)
 			return
 		}

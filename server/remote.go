@@ -57,8 +57,19 @@ func (s *Server) postRemoteRun(w http.ResponseWriter, r *http.Request, key, trig
 		return
 	}
 	id := uuid.NewString()
+	recorded := false
 	if idem != "" {
 		id = uuid.NewSHA1(runIDSpace, []byte(key+"\x00"+idem)).String()
+		// Retried after the queue's window for duplicates: the run
+		// exists, and is answered as it is, not run again.
+		if rec, err := s.opts.History.Get(r.Context(), id); err == nil && rec.ID == id {
+			recorded = true
+			if !wait {
+				w.Header().Set("Location", "/v1/runs/"+id)
+				s.writeJSON(w, http.StatusAccepted, map[string]string{"run": id, "blueprint": key, "status": rec.Status}, nil)
+				return
+			}
+		}
 	}
 	rn := &run{
 		id: id, blueprint: key, sc: scrub.New(), start: time.Now(), metrics: s.metrics,
@@ -75,7 +86,10 @@ func (s *Server) postRemoteRun(w http.ResponseWriter, r *http.Request, key, trig
 		}
 		defer stop()
 	}
-	err := s.opts.Remote.Submit(r.Context(), &runner.Job{RunID: id, Blueprint: key, Payload: payload, Trigger: trigger, Submitted: time.Now().UTC()})
+	var err error
+	if !recorded {
+		err = s.opts.Remote.Submit(r.Context(), &runner.Job{RunID: id, Blueprint: key, Payload: payload, Trigger: trigger, Submitted: time.Now().UTC()})
+	}
 	if err != nil {
 		s.fail(w, http.StatusServiceUnavailable, "queueing the run: "+err.Error())
 		return
