@@ -208,3 +208,41 @@ blocks:
 		}
 	}
 }
+
+// A redelivered run is skipped only when the run itself is recorded, not
+// another whose id it prefixes (history takes unique prefixes).
+func TestWorkerRunsARedeliveryWhoseIDPrefixesAnother(t *testing.T) {
+	tg, srv := newTarget(t)
+	tg.mu.Lock()
+	tg.calls["/slow"] = 1 // answer at once
+	tg.mu.Unlock()
+	r, hist := workerSetup(t, srv.URL)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if err := hist.Save(ctx, &runner.RunRecord{ID: "run-p0", Blueprint: "two", Status: engine.StatusCompleted, Started: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	q := &runner.MemoryQueue{}
+	if err := q.Submit(ctx, &runner.Job{RunID: "run-p", Blueprint: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := q.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Nak(ctx, 0) // a second delivery, which looks for a record first
+	done := make(chan error, 1)
+	go func() { done <- (&runner.Worker{Runner: r, Queue: q}).Run(ctx) }()
+	var rec *runner.RunRecord
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if got, err := hist.Get(ctx, "run-p"); err == nil && got.ID == "run-p" {
+			rec = got
+			break
+		}
+	}
+	stop()
+	<-done
+	if rec == nil || rec.Status != engine.StatusReturned {
+		t.Fatalf("run-p was not run: %+v", rec)
+	}
+}
