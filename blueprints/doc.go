@@ -11,7 +11,7 @@
 // Files:
 //   - load.go: Load, LoadFS, LoadFile; which files a directory scan reads
 //   - set.go: Set, the blueprints of one Load by key, and failed files
-//   - native.go: ParseNative, the native format (SPEC 2.1)
+//   - native.go: ParseNative, the native format (*.bp.yaml)
 //   - yamlnode.go: YAML AST to plain values, with positions
-//   - writer.go: ParseWriter, Writer's components-blueprints_*.jsonl (SPEC 2.2)
+//   - writer.go: ParseWriter, Writer's components-blueprints_*.jsonl
 package blueprints

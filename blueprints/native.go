@@ -20,7 +20,7 @@ import (
 	"github.com/bprun/bp/engine"
 )
 
-// Native blueprint files (SPEC 2.1): *.bp.yaml, *.bp.yml and *.bp.json. JSON
+// Native blueprint files: *.bp.yaml, *.bp.yml and *.bp.json. JSON
 // is YAML, so one parser reads all three.
 
 // nativeSuffixes are the file name endings of native blueprints, longest
@@ -79,8 +79,8 @@ func (e *SyntaxError) Error() string {
 
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
-// namePattern is what secret and environment variable names look like
-// (SPEC 7).
+// namePattern is what secret and environment variable names look like:
+// ASCII letters, digits and _, not starting with a digit.
 var namePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 const typePrefix = "blueprints_"

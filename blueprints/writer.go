@@ -11,7 +11,7 @@ import (
 	"github.com/bprun/bp/engine"
 )
 
-// Writer Agent Builder files (SPEC 2.2). A .wf folder holds one JSON object
+// Writer Agent Builder files. A .wf folder holds one JSON object
 // per line ("component") in components-*.jsonl files; the blueprint ones are
 // components-blueprints_root.jsonl and one
 // components-blueprints_blueprint-N-ID.jsonl per blueprint. We load them

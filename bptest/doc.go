@@ -1,7 +1,7 @@
-// Package bptest runs golden-file tests of blueprints (SPEC section 10),
-// offline: a fake vault, recorded HTTP exchanges, and a golden run
-// summary to compare with. `bp test` and a Go test with one call,
-// bptest.Run(t, "."), run the same cases.
+// Package bptest runs golden-file tests of blueprints, offline: a fake
+// vault, recorded HTTP exchanges, and a golden run summary to compare with.
+// `bp test` and a Go test with one call, bptest.Run(t, "."), run the same
+// cases.
 //
 // # Layout
 //

@@ -186,8 +186,8 @@ func (c *Call) String(name string) (string, error) {
 }
 
 // JSON evaluates a field that holds JSON and parses it: first with the
-// values it inserts JSON-escaped (SPEC 4: a quote in a value stays data,
-// and cannot add keys), else as written (a value that is JSON text itself,
+// values it inserts JSON-escaped (a quote in a value stays data, and
+// cannot add keys), else as written (a value that is JSON text itself,
 // spliced in). Whatever the field's kind. An unset or empty field is nil.
 func (c *Call) JSON(name string) (any, error) {
 	f, err := c.jsonField(name)

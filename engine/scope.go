@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// scope resolves the names a template can use, in SPEC order: payload,
+// scope resolves the names a template can use, in this order: payload,
 // result, results, message, context, item, itemId (and <prefix>_item),
 // vault, state, then the keys of the state.
 type scope struct {

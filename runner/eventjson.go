@@ -7,7 +7,7 @@ import (
 )
 
 // EventJSON is an event as JSON log lines, stored history and the server's
-// event streams show it (SPEC section 9).
+// event streams show it.
 type EventJSON struct {
 	Time       time.Time `json:"time"`
 	Run        string    `json:"run"`

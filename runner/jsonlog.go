@@ -8,7 +8,8 @@ import (
 	"github.com/bprun/bp/engine"
 )
 
-// JSONLog writes each event as one JSON object per line (SPEC section 9).
+// JSONLog writes each event as one JSON object per line (bp run --log
+// json).
 type JSONLog struct {
 	mu  sync.Mutex
 	enc *json.Encoder

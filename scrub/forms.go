@@ -27,7 +27,7 @@ type pattern struct {
 
 // forms returns the distinct patterns under which secret may show up in
 // output: the raw value and the encodings a block, a library or a log line
-// commonly applies to it (SPEC §8). Patterns shorter than minLen are
+// commonly applies to it. Patterns shorter than minLen are
 // dropped; base64 patterns are measured in characters of their core (see
 // base64.go).
 func forms(secret string, minLen int) []pattern {

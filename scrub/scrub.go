@@ -1,5 +1,5 @@
 // Package scrub masks secret values, and the encoded forms they take, in
-// everything a run outputs (SPEC §8).
+// everything a run outputs.
 //
 // A Scrubber is one set of patterns shared by any number of goroutines. Each
 // output stream wraps its io.Writer with NewWriter; one-shot values go

@@ -1,4 +1,4 @@
-// Package server is bp's HTTP API (SPEC section 11): start runs, follow
+// Package server is bp's HTTP API: start runs, follow
 // them as server-sent events, read their results and events, list the
 // blueprints, and manage the vault, without ever answering a secret value.
 //

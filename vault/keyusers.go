@@ -11,7 +11,7 @@ import (
 	"slices"
 )
 
-// One key file can open several vaults: SPEC's default key file is every
+// One key file can open several vaults: the default key file is every
 // vault's unless the environment names another, so 'bp vault init --vault
 // P' beside an existing vault shares its key. Rewriting the key file for
 // one of them (rotate-key) would lock the others out. So bp notes, beside

@@ -211,8 +211,8 @@ func readHidden(fd int, stderr io.Writer) ([]byte, error) {
 	return term.ReadPassword(fd)
 }
 
-// warnShort says what SPEC section 8 means for a short value: it is stored,
-// but run output cannot mask it alone.
+// warnShort warns that a short value is stored, but that run output
+// cannot mask it alone: too many innocent texts would match it.
 func warnShort(cmd *cobra.Command, name string, value []byte) {
 	switch {
 	case len(value) < 4:

@@ -175,7 +175,7 @@ func selectBlueprint(set *blueprints.Set, key string) (string, error) {
 	return bp.Key, nil
 }
 
-// exitCodeFor maps an error to SPEC's exit codes: vault problems 3,
+// exitCodeFor maps an error to bp's exit codes: vault problems 3,
 // invalid blueprints 2, anything else 1.
 func exitCodeFor(err error) int {
 	var ve *engine.ValidationError
@@ -206,7 +206,7 @@ func isVaultError(err error) bool {
 // runAndReport runs one blueprint the way every command that runs one
 // shows it: the run log on stderr (pretty, or JSON lines with logFormat
 // "json"), the return value as JSON on stdout, both through the run's
-// scrubber, and the exit code SPEC section 9 gives its end. banner, when
+// scrubber, and the exit code of how it ended (exitCodeFor). banner, when
 // set, is written to the log before the run.
 func runAndReport(ctx context.Context, cmd *cobra.Command, r *runner.Runner, req runner.Request, logFormat, banner string) error {
 	s := scrub.New()
@@ -228,7 +228,7 @@ func runAndReport(ctx context.Context, cmd *cobra.Command, r *runner.Runner, req
 	if res.HistoryErr != nil {
 		fmt.Fprintln(stderr, "bp: warning:", res.HistoryErr)
 	}
-	// The return value as JSON on stdout (SPEC 9): null for a run that
+	// The return value as JSON on stdout: null for a run that
 	// completed without one, so that `bp run ... | jq` always has input.
 	if res.HasReturn || res.Status == engine.StatusCompleted {
 		out := s.NewWriter(cmd.OutOrStdout())

@@ -12,7 +12,7 @@ import (
 	"github.com/bprun/bp/internal/sandbox"
 )
 
-// Exit codes, per SPEC section 9.
+// Exit codes, as bp's documentation gives them.
 const (
 	exitOK          = 0
 	exitRunFailed   = 1

@@ -13,11 +13,11 @@ import (
 	"strings"
 )
 
-// Forms are the forms of secret that must never leave a run (SPEC section
-// 8): raw, each line of a multi-line secret, JSON-escaped (with and without
-// Go's HTML escapes), Go %q, URL query and path escaped, hex in either
-// case, and base64 in the four alphabets of the whole 3-byte groups at each
-// byte offset, which no neighbouring bytes can change. (The groups a secret
+// Forms are the forms of secret that must never leave a run: raw, each
+// line of a multi-line secret, JSON-escaped (with and without Go's HTML
+// escapes), Go %q, URL query and path escaped, hex in either case, and
+// base64 in the four alphabets of the whole 3-byte groups at each byte
+// offset, which no neighbouring bytes can change. (The groups a secret
 // shares with its neighbours must not show either: see CheckGroups.)
 func Forms(secret string) []string {
 	q := strconv.Quote(secret)
