@@ -107,6 +107,9 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 	cmd.Flags().StringVar(&payloadFile, "payload-file", "", "read the payload (JSON) from a file")
 	cmd.Flags().StringVar(&trigger, "trigger", "", "id of the trigger block to start at")
 	cmd.Flags().StringVar(&logFormat, "log", "pretty", "run log format: pretty or json")
+	cmd.RegisterFlagCompletionFunc("blueprint", completeBlueprintKeys)
+	cmd.RegisterFlagCompletionFunc("trigger", completeTriggers)
+	cmd.RegisterFlagCompletionFunc("log", cobra.FixedCompletions([]string{"pretty", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

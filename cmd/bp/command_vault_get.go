@@ -19,7 +19,8 @@ added when stdout is a terminal).`,
 		Example: `  bp vault get WEATHER_KEY
   bp vault get WEATHER_KEY --json
   bp vault get WEATHER_KEY --reveal > key.txt`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeSecretNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := checkSecretName(name); err != nil {

@@ -13,8 +13,9 @@ func newVaultRmCmd(f *vaultFlags) *cobra.Command {
 		Short:   "Delete a secret",
 		Long: `Delete secret NAME. A missing secret is an error (exit 3). The old
 ciphertext can never be brought back as a valid value.`,
-		Example: `  bp vault rm OLD_TOKEN`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  bp vault rm OLD_TOKEN`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeSecretNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if err := checkSecretName(name); err != nil {

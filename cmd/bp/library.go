@@ -212,7 +212,7 @@ func runAndReport(ctx context.Context, cmd *cobra.Command, r *runner.Runner, req
 	s := scrub.New()
 	stderr := s.NewWriter(cmd.ErrOrStderr())
 	defer stderr.Close()
-	var sink engine.Sink = runner.NewConsole(stderr, isTerminal(cmd.ErrOrStderr()))
+	var sink engine.Sink = runner.NewConsole(stderr, useColor(cmd, cmd.ErrOrStderr()))
 	if logFormat == "json" {
 		sink = runner.NewJSONLog(stderr)
 	}

@@ -56,6 +56,8 @@ and every output of a run is scrubbed of every secret, in its encodings too.`,
 		Version:       versionText(),
 	}
 	root.SetVersionTemplate("{{.Version}}")
+	root.PersistentFlags().String(colorFlag, "auto", "colors in the run log: auto (on a terminal, unless $NO_COLOR is set), always or never")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error { return checkColorFlag(cmd) }
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
