@@ -24,6 +24,12 @@ type Options struct {
 	// Secrets, when set, is used instead of OpenVault (golden-file tests'
 	// fake vaults, or programs that keep secrets elsewhere).
 	Secrets engine.SecretSource
+	// Cache, when set, keeps the vault's snapshot and the scrubbers built
+	// for its secrets from run to run, for a long-lived process; VaultPath
+	// is the file OpenVault opens, which the Cache watches for changes.
+	// Without a VaultPath only the scrubbers are kept.
+	Cache     *Cache
+	VaultPath string
 	// History records finished runs; nil records nothing. A run returns
 	// only once its record is saved, or with Result.HistoryErr saying
 	// why it is not.
@@ -151,21 +157,15 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 	if req.Trigger != "" && !prog.HasBlock(req.Trigger) {
 		return fail(fmt.Errorf("blueprint %s has no block %q to start at: %w", prog.Key(), req.Trigger, ErrUnknownTrigger))
 	}
-	secrets := r.opts.Secrets
-	if secrets == nil && r.opts.OpenVault != nil {
-		v, err := r.opts.OpenVault()
-		if err != nil {
-			return fail(fmt.Errorf("opening the vault: %w", err))
-		}
-		if v != nil {
-			snap, err := snapshotVault(v)
-			v.Close()
-			if err != nil {
-				return fail(fmt.Errorf("reading the vault: %w", err))
-			}
-			secrets = snap
-		}
+	// The secrets the blueprint can see are registered before the run
+	// emits anything; the engine hands each to OnSecret again, which then
+	// finds it known.
+	secrets, visible, release, err := r.runSecrets(ctx, prog)
+	if err != nil {
+		return fail(err)
 	}
+	defer release()
+	r.registerSecrets(s, visible)
 
 	runID := req.RunID
 	if runID == "" {

@@ -3,6 +3,7 @@ package scrub
 import (
 	"encoding/base64"
 	"strings"
+	"unsafe"
 )
 
 // Base64 forms, masked by whole groups.
@@ -205,18 +206,32 @@ func charAt(text []byte, q int, x syntax, padded bool) (int, bool) {
 // maxPiece is the longest piece of a core, in characters; see above.
 const maxPiece = 64
 
-// base64Patterns returns the pieces of the cores of s at the three
+// base64Patterns emits the pieces of the cores of s at the three
 // alignments, in the standard, URL and percent-encoded syntaxes, each with
 // its growth. Cores shorter than minLen characters (and empty ones) are
 // left out.
-func base64Patterns(s string, minLen int) []pattern {
-	var out []pattern
+func base64Patterns(s string, minLen int, emit func(pattern)) {
 	n := len(s)
-	buf := make([]byte, 0, n+2)
+	// The three encodings in one string, which every piece is a part of.
+	var encs [3]string
+	{
+		buf := make([]byte, 0, n+2)
+		all := make([]byte, 0, 3*base64.StdEncoding.EncodedLen(n+2))
+		var at [4]int
+		for r := range 3 {
+			buf = append(buf[:0], "\x00\x00"[:r]...)
+			buf = append(buf, s...)
+			all = base64.StdEncoding.AppendEncode(all, buf)
+			at[r+1] = len(all)
+		}
+		// all is not written to again: its bytes become the string.
+		str := unsafe.String(unsafe.SliceData(all), len(all))
+		for r := range 3 {
+			encs[r] = str[at[r]:at[r+1]]
+		}
+	}
 	for r := range 3 {
-		buf = append(buf[:0], "\x00\x00"[:r]...)
-		buf = append(buf, s...)
-		enc := base64.StdEncoding.EncodeToString(buf)
+		enc := encs[r]
 		c0 := (8*r + 5) / 6        // first character made of the secret's bits only
 		c1 := 8 * (r + n) / 6      // end of the last such character
 		cEnd := (8*(r+n) + 5) / 6  // end of the last character with any of its bits
@@ -245,18 +260,38 @@ func base64Patterns(s string, minLen int) []pattern {
 				g.fwd = [nSyntax]uint8{f, f, f}
 			}
 			piece := enc[a:b]
-			out = append(out, withSyntax(piece, g, stdSyntax))
-			out = append(out, withSyntax(urlReplacer.Replace(piece), g, urlSyntax))
-			out = append(out, withSyntax(pctReplacer.Replace(piece), g, pctSyntax))
+			if !strings.ContainsAny(piece, "+/") {
+				// The same text in every syntax.
+				g.on = 1<<stdSyntax | 1<<urlSyntax | 1<<pctSyntax
+				emit(pattern{text: piece, grow: g})
+				continue
+			}
+			emit(withSyntax(piece, g, stdSyntax))
+			emit(withSyntax(inSyntax(piece, urlSyntax), g, urlSyntax))
+			emit(withSyntax(inSyntax(piece, pctSyntax), g, pctSyntax))
 		}
 	}
-	return out
 }
 
-var (
-	urlReplacer = strings.NewReplacer("+", "-", "/", "_")
-	pctReplacer = strings.NewReplacer("+", "%2B", "/", "%2F")
-)
+// inSyntax writes standard base64 text in syntax x.
+func inSyntax(std string, x syntax) string {
+	b := make([]byte, 0, len(std)+8)
+	for i := 0; i < len(std); i++ {
+		switch c := std[i]; {
+		case c == '+' && x == urlSyntax:
+			b = append(b, '-')
+		case c == '/' && x == urlSyntax:
+			b = append(b, '_')
+		case c == '+' && x == pctSyntax:
+			b = append(b, "%2B"...)
+		case c == '/' && x == pctSyntax:
+			b = append(b, "%2F"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
 
 func withSyntax(text string, g grow, x syntax) pattern {
 	g.on = 1 << x

@@ -281,3 +281,30 @@ func BenchmarkAdd1000(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAddAll1000 registers the same 1,000 secrets in one AddAll, as a
+// run registers the secrets its blueprint can see.
+func BenchmarkAddAll1000(b *testing.B) {
+	secrets := benchSecrets(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		New().AddAll(secrets)
+	}
+}
+
+// BenchmarkInclude1000 is what a long-lived process pays per run for the
+// secrets it has registered once: a Scrubber that includes them, then the
+// engine's Add of each of them again.
+func BenchmarkInclude1000(b *testing.B) {
+	secrets := benchSecrets(1000)
+	base := New()
+	base.AddAll(secrets)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := New()
+		s.Include(base)
+		for _, sec := range secrets {
+			s.Add(sec)
+		}
+	}
+}

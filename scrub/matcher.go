@@ -214,31 +214,32 @@ func shape(minLen int) (w, step int) {
 	return w, min(minLen-w+1, maxStep)
 }
 
-// buildMatcher builds a matcher from scratch. pats must be distinct and non-empty.
+// buildMatcher builds a matcher from scratch. pats must be non-empty; a
+// text may occur more than once (its growths are joined).
 func buildMatcher(pats []pattern) *matcher {
 	if len(pats) == 0 {
 		return emptyMatcher
 	}
-	var long, short []pattern
+	var sb []entry
 	for _, p := range pats {
 		if len(p.text) < shortLen {
-			short = append(short, p)
-		} else {
-			long = append(long, p)
+			sb = append(sb, entry{p.text, p.grow})
 		}
 	}
-	allIn := len(short) > maxShort
-	if allIn {
-		long, short = pats, nil
+	short := newShortTier(sb)
+	if short != nil && len(short.pats) > maxShort {
+		// Too many short patterns: all into the tier.
+		m := buildTier(pats, 0)
+		m.allInTier = true
+		return m
 	}
-	m := buildTier(long)
-	m.allInTier = allIn
-	var sb []entry
-	for _, p := range short {
-		sb = append(sb, entry{p.text, p.grow})
-		m.noteShape(p)
+	m := buildTier(pats, shortLen)
+	if short != nil {
+		for _, e := range short.pats {
+			m.noteShape(pattern{e.pat, e.grow})
+		}
 	}
-	m.short = newShortTier(sb)
+	m.short = short
 	return m
 }
 
@@ -249,14 +250,21 @@ func (m *matcher) noteShape(p pattern) {
 	m.wraps = m.wraps || p.grow.on != 0
 }
 
-// buildTier builds the sampled tier for pats.
-func buildTier(pats []pattern) *matcher {
-	if len(pats) == 0 {
-		return &matcher{}
-	}
-	m := &matcher{minLen: len(pats[0].text)}
+// buildTier builds the sampled tier for the patterns of pats at least
+// from bytes long.
+func buildTier(pats []pattern, from int) *matcher {
+	n := 0
+	m := &matcher{}
 	for _, p := range pats {
-		m.minLen = min(m.minLen, len(p.text))
+		if len(p.text) >= from {
+			if n == 0 || len(p.text) < m.minLen {
+				m.minLen = len(p.text)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return &matcher{}
 	}
 	m.w, m.step = shape(m.minLen)
 	m.wmask = maskFor(m.w)
@@ -264,11 +272,98 @@ func buildTier(pats []pattern) *matcher {
 		m.pre[r] = make([]uint64, 1<<preBits/64)
 	}
 	m.filter = new(bloom)
-	m.table = newTable(len(pats))
+	m.table = newTable(n)
+	// Every bucket comes from one array of buckets, and every bucket's
+	// patterns from one array of entries: a few allocations for all of
+	// them instead of one or more per pattern. First each key claims its
+	// slot, the one that inserting one pattern at a time would give it (so
+	// later lookups and inserts find it), and counts its patterns; then
+	// the patterns are laid out by bucket.
+	slots := m.table.slots
+	buckets := make([]bucket, 0, n)
+	at := make([]int32, len(slots)) // 1 + the bucket of each slot; 0: free
+	count := make([]int32, n+1)     // per bucket; then where its entries end, then start
+	which := make([]int32, 0, n)
 	for _, p := range pats {
-		m.insert(p)
+		if len(p.text) < from {
+			continue
+		}
+		key := loadStr(p.text[:m.w])
+		j := int((key * hashMul2) >> m.table.shift)
+		for at[j] != 0 && buckets[at[j]-1].key != key {
+			j = (j + 1) & (len(slots) - 1)
+		}
+		if at[j] == 0 {
+			buckets = append(buckets, bucket{key: key})
+			at[j] = int32(len(buckets))
+		}
+		k := at[j] - 1
+		count[k]++
+		which = append(which, k)
+	}
+	for k := range len(buckets) {
+		count[k+1] += count[k]
+	}
+	entries := make([]entry, n)
+	i := n
+	for q := len(pats) - 1; q >= 0; q-- {
+		if p := pats[q]; len(p.text) >= from {
+			i--
+			k := which[i]
+			count[k]--
+			entries[count[k]] = entry{p.text, p.grow}
+		}
+	}
+	for j, k := range at {
+		if k != 0 {
+			slots[j].Store(&buckets[k-1])
+			m.table.n++
+		}
+	}
+	for k := range buckets {
+		b := &buckets[k]
+		es := dedupe(entries[count[k]:count[k+1]])
+		slices.SortStableFunc(es, func(a, b entry) int { return len(b.pat) - len(a.pat) }) // longest first
+		b.pats = es[:len(es):len(es)]
+		for _, e := range es {
+			m.addGrams(pattern{e.pat, e.grow})
+			b.grows = b.grows || e.grow.on != 0
+		}
 	}
 	return m
+}
+
+// dedupe keeps the first entry of each text in es, in place, with the
+// union of the growths of its copies, and returns them.
+func dedupe(es []entry) []entry {
+	n := 0
+next:
+	for _, e := range es {
+		for k := range n {
+			if es[k].pat == e.pat {
+				es[k].grow = es[k].grow.union(e.grow)
+				continue next
+			}
+		}
+		es[n] = e
+		n++
+	}
+	return es[:n]
+}
+
+// addGrams counts p (of at least minLen bytes) in m's shape and enters its
+// grams in the filter and prefix bitmaps.
+func (m *matcher) addGrams(pt pattern) {
+	p := pt.text
+	m.noteShape(pt)
+	m.npat++
+	for r := 1; r < m.w; r++ {
+		h := (loadStr(p[:r]) * hashMul1) >> (64 - preBits)
+		m.pre[r][h>>6] |= 1 << (h & 63)
+	}
+	for o := range m.step {
+		m.filter.add(loadStr(p[o : o+m.w]))
+	}
 }
 
 // with returns a copy of m that also matches pats (distinct and
@@ -334,18 +429,40 @@ func (m *matcher) with(all, pats []pattern) *matcher {
 	return &n
 }
 
+// unshared returns a copy of m with a table, filter and prefix bitmaps of
+// its own, which the copy may then insert into without disturbing the
+// Scrubbers that share m (Scrubber.Include).
+func (m *matcher) unshared() *matcher {
+	if m.npat == 0 {
+		return m // no table or filter: the short tier is immutable
+	}
+	n := *m
+	n.filter = new(bloom)
+	for i := range m.filter {
+		n.filter[i].Store(m.filter[i].Load())
+	}
+	n.table = &table{slots: make([]atomic.Pointer[bucket], len(m.table.slots)), shift: m.table.shift, n: m.table.n}
+	for i := range m.table.slots {
+		n.table.slots[i].Store(m.table.slots[i].Load())
+	}
+	for r := 1; r < n.w; r++ {
+		n.pre[r] = slices.Clone(m.pre[r])
+	}
+	return &n
+}
+
 // insert adds one pattern of at least minLen bytes, or widens the growth
 // of one it has. The bucket it joins is replaced by a new one, so a reader
 // holding the old one is not disturbed.
 func (m *matcher) insert(pt pattern) {
 	p := pt.text
-	m.noteShape(pt)
 	key := loadStr(p[:m.w])
 	s := m.table.slot(key)
 	old := s.Load()
 	if old != nil {
 		for k, e := range old.pats {
 			if e.pat == p {
+				m.noteShape(pt)
 				b := &bucket{key: key, pats: slices.Clone(old.pats), grows: true}
 				b.pats[k].grow = e.grow.union(pt.grow)
 				s.Store(b)
@@ -353,14 +470,7 @@ func (m *matcher) insert(pt pattern) {
 			}
 		}
 	}
-	m.npat++
-	for r := 1; r < m.w; r++ {
-		h := (loadStr(p[:r]) * hashMul1) >> (64 - preBits)
-		m.pre[r][h>>6] |= 1 << (h & 63)
-	}
-	for o := range m.step {
-		m.filter.add(loadStr(p[o : o+m.w]))
-	}
+	m.addGrams(pt)
 	if old == nil {
 		s.Store(&bucket{key: key, pats: []entry{{p, pt.grow}}, grows: pt.grow.on != 0})
 		m.table.n++

@@ -12,6 +12,9 @@
 package scrub
 
 import (
+	"maps"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,14 +29,20 @@ type Scrubber struct {
 	// view.
 	m atomic.Pointer[matcher]
 
-	mu   sync.Mutex     // serializes Add and guards the fields below
-	all  []pattern      // every pattern, in insertion order
-	seen map[string]int // index in all of each pattern's text
+	mu sync.Mutex // serializes changes and guards the fields below
+	// all is every pattern, in insertion order; a text may be there more
+	// than once (the matcher keeps one, with the union of their growths).
+	all   []pattern
+	known map[string]struct{} // the secrets given to Add and AddAll
+	// shared: all, known and m's table and filter are shared with another
+	// Scrubber (Include), which may read them at any time: the next change
+	// works on copies.
+	shared bool
 }
 
 // New returns a Scrubber with no patterns.
 func New() *Scrubber {
-	s := &Scrubber{seen: map[string]int{}}
+	s := &Scrubber{known: map[string]struct{}{}}
 	s.m.Store(emptyMatcher)
 	return s
 }
@@ -41,16 +50,77 @@ func New() *Scrubber {
 // Add registers secret and its forms (raw, trimmed, each line, JSON, Go %q,
 // URL query and path, XML/HTML, Python repr, hex, and base64 in whole groups
 // at the three byte offsets, standard, URL-safe, percent-encoded and
-// wrapped; see forms.go and base64.go) and reports whether secret will be masked. A secret shorter than
-// MinSecretLen bytes is ignored and Add returns false, so that callers such
-// as `bp vault set` can warn; derived forms shorter than MinSecretLen are
-// dropped too.
+// wrapped; see forms.go and base64.go) and reports whether secret will be
+// masked. A secret shorter than MinSecretLen bytes is ignored and Add
+// returns false, so that callers such as `bp vault set` can warn; derived
+// forms shorter than MinSecretLen are dropped too. Adding a secret again
+// costs a map lookup.
 func (s *Scrubber) Add(secret string) bool {
 	if len(secret) < MinSecretLen {
 		return false
 	}
-	s.addPatterns(forms(secret, MinSecretLen))
+	s.mu.Lock()
+	_, ok := s.known[secret]
+	s.mu.Unlock()
+	if !ok {
+		s.AddAll([]string{secret})
+	}
 	return true
+}
+
+// AddAll registers every secret of secrets, as Add does, and builds the
+// matcher once for all of them: registering a vault's secrets this way
+// costs a fraction of adding them one by one.
+func (s *Scrubber) AddAll(secrets []string) {
+	s.mu.Lock()
+	var fresh []string
+	for _, sec := range secrets {
+		if _, ok := s.known[sec]; !ok && len(sec) >= MinSecretLen {
+			fresh = append(fresh, sec)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(fresh)
+	fresh = slices.Compact(fresh)
+	if len(fresh) == 0 {
+		return
+	}
+	// The forms, outside the lock: they are most of the work.
+	pats := formsOf(fresh)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unshareLocked()
+	s.addPatternsLocked(pats)
+	for _, sec := range fresh {
+		s.known[sec] = struct{}{}
+	}
+}
+
+// formsOf returns the forms of every secret of secrets and replaces each
+// secret by the text of its raw form (the same bytes, in memory of their
+// own). Many secrets (a vault's) are shared among the processors.
+func formsOf(secrets []string) []pattern {
+	const perWorker = 128
+	workers := min(runtime.GOMAXPROCS(0), len(secrets)/perWorker)
+	part := func(lo, hi int) []pattern {
+		pats := make([]pattern, 0, 12*(hi-lo))
+		for i := lo; i < hi; i++ {
+			start := len(pats)
+			pats = appendForms(pats, secrets[i], MinSecretLen)
+			secrets[i] = pats[start].text
+		}
+		return pats
+	}
+	if workers <= 1 {
+		return part(0, len(secrets))
+	}
+	parts := make([][]pattern, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { parts[w] = part(w*len(secrets)/workers, (w+1)*len(secrets)/workers) })
+	}
+	wg.Wait()
+	return slices.Concat(parts...)
 }
 
 // AddLiteral registers p exactly as given: no forms and no minimum length.
@@ -58,8 +128,47 @@ func (s *Scrubber) Add(secret string) bool {
 // their own patterns.
 func (s *Scrubber) AddLiteral(p string) {
 	if p != "" {
-		s.addPatterns([]pattern{{text: p}})
+		s.addPatterns([]pattern{{text: strings.Clone(p)}})
 	}
+}
+
+// Include registers every pattern of o in s. Into a Scrubber that has none
+// yet it costs no more than a few pointers: s and o then share their
+// matcher, and the first change to either works on a copy. A process that
+// runs many runs over the same secrets builds one Scrubber for them and
+// gives each run one that includes it.
+func (s *Scrubber) Include(o *Scrubber) {
+	if o == s {
+		return
+	}
+	o.mu.Lock()
+	om, all, known := o.m.Load(), o.all, o.known
+	o.shared = true
+	o.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.all) == 0 && len(s.known) == 0 {
+		s.m.Store(om)
+		s.all, s.known = all[:len(all):len(all)], known
+		s.shared = true
+		return
+	}
+	s.unshareLocked()
+	for k := range known {
+		s.known[k] = struct{}{}
+	}
+	s.addPatternsLocked(all)
+}
+
+// unshareLocked gives s its own copies of what Include shares.
+func (s *Scrubber) unshareLocked() {
+	if !s.shared {
+		return
+	}
+	s.shared = false
+	s.known = maps.Clone(s.known)
+	s.all = slices.Clip(s.all)
+	s.m.Store(s.m.Load().unshared())
 }
 
 // addForms registers secret with its forms down to minLen bytes.
@@ -70,31 +179,28 @@ func (s *Scrubber) addForms(secret string, minLen int) {
 func (s *Scrubber) addPatterns(pats []pattern) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var fresh []pattern
-	for _, p := range pats {
-		if p.text == "" {
-			continue
-		}
-		if i, ok := s.seen[p.text]; ok {
-			// Known text: only a wider growth is news.
-			g := s.all[i].grow.union(p.grow)
-			if g == s.all[i].grow {
-				continue
-			}
-			s.all[i].grow = g
-			fresh = append(fresh, s.all[i])
-			continue
-		}
-		s.seen[p.text] = len(s.all)
-		// Strings are cloned so that a caller's large backing array (a
-		// whole response body the token was sliced from) is not kept alive.
-		p.text = strings.Clone(p.text)
-		s.all = append(s.all, p)
-		fresh = append(fresh, p)
+	s.unshareLocked()
+	s.addPatternsLocked(pats)
+}
+
+// addPatternsLocked registers pats, whose texts must be memory of their
+// own (forms makes them so).
+func (s *Scrubber) addPatternsLocked(pats []pattern) {
+	if len(pats) == 0 {
+		return
 	}
-	if len(fresh) > 0 {
-		s.m.Store(s.m.Load().with(s.all, fresh))
+	rebuild := 2*len(pats) >= len(s.all)
+	if len(s.all) == 0 {
+		s.all = pats
+	} else {
+		s.all = append(s.all, pats...)
 	}
+	if rebuild {
+		// Mostly new: one build from scratch beats copying on each insert.
+		s.m.Store(buildMatcher(s.all))
+		return
+	}
+	s.m.Store(s.m.Load().with(s.all, pats))
 }
 
 // Len returns the number of distinct patterns registered (forms included).

@@ -23,13 +23,8 @@ func newShortTier(pats []entry) *shortTier {
 	if len(pats) == 0 {
 		return nil
 	}
-	t := &shortTier{grams: new([1 << 16 / 64]uint64)}
-	for _, e := range pats {
-		if k := slices.IndexFunc(t.pats, func(o entry) bool { return o.pat == e.pat }); k >= 0 {
-			t.pats[k].grow = t.pats[k].grow.union(e.grow)
-		} else {
-			t.pats = append(t.pats, e)
-		}
+	t := &shortTier{grams: new([1 << 16 / 64]uint64), pats: dedupe(slices.Clone(pats))}
+	for _, e := range t.pats {
 		t.grows = t.grows || e.grow.on != 0
 	}
 	slices.SortStableFunc(t.pats, func(a, b entry) int { return len(b.pat) - len(a.pat) })

@@ -68,7 +68,7 @@ type Vault struct {
 	id    []byte
 	dek   []byte      // the data key; zeroed on Close
 	aead  cipher.AEAD // AES-256-GCM under dek
-	index manifest    // authenticated metadata, as of the last commit
+	index manifest    // authenticated metadata, as of the last commit; replaced, never changed in place (Snapshot shares it)
 }
 
 // Path is the vault file's path.
@@ -472,6 +472,12 @@ func (v *Vault) Get(name string) ([]byte, error) {
 
 // openRecord authenticates rec against the manifest entry e and decrypts it.
 func (v *Vault) openRecord(name string, e entry, rec []byte) ([]byte, error) {
+	return openRecord(v.aead, v.id, name, e, rec)
+}
+
+// openRecord authenticates rec, the record of secret name in the vault
+// with id, against its manifest entry e and decrypts it with a.
+func openRecord(a cipher.AEAD, id []byte, name string, e entry, rec []byte) ([]byte, error) {
 	if rec == nil {
 		return nil, fmt.Errorf("record is missing: %w", ErrTampered)
 	}
@@ -485,7 +491,7 @@ func (v *Vault) openRecord(name string, e entry, rec []byte) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("record is not the one the manifest names: %w", ErrTampered)
 	}
-	value, err := open(v.aead, rec, recordHeaderLen, secretAD(v.id, name, e.version))
+	value, err := open(a, rec, recordHeaderLen, secretAD(id, name, e.version))
 	if err != nil {
 		return nil, fmt.Errorf("value %w", ErrTampered)
 	}

@@ -188,10 +188,16 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			reg := blocks.Default(opts)
 			defer reg.Close()
 			lib := runner.NewLibrary(set, reg)
+			// Runs share the vault's snapshot and their scrubbers until the
+			// vault changes; nothing of it outlives the process.
+			cache := runner.NewCache()
+			defer cache.Clear()
 			srv := server.New(server.Options{
 				Runner: runner.New(runner.Options{
 					Library:     lib,
 					OpenVault:   flags.openVaultForRun,
+					Cache:       cache,
+					VaultPath:   vaultPath,
 					History:     store,
 					MaxParallel: flags.maxParallel,
 					Timeout:     flags.timeout,
