@@ -420,14 +420,28 @@ func (c *Call) secret(name string) (string, error) {
 	}
 	sh.secretsMu.Lock()
 	v, ok := sh.secrets[name]
-	audited := sh.audited[[2]string{name, c.n.spec.ID}]
-	if ok && !audited {
-		sh.audited[[2]string{name, c.n.spec.ID}] = true
-	}
 	sh.secretsMu.Unlock()
+	if !ok && sh.opts.SecretsMasked {
+		// Masked before the run started: opened only now that it is read.
+		var err error
+		if v, err = sh.opts.Secrets.Secret(c.r.ctx, name); err != nil {
+			if errors.Is(err, ErrSecretNotFound) {
+				return "", fmt.Errorf("vault.%s: %w in the vault", name, ErrSecretNotFound)
+			}
+			return "", fmt.Errorf("vault.%s: %w", name, err)
+		}
+		sh.secretsMu.Lock()
+		sh.secrets[name] = v
+		sh.secretsMu.Unlock()
+		ok = true
+	}
 	if !ok {
 		return "", fmt.Errorf("vault.%s: %w in the vault", name, ErrSecretNotFound)
 	}
+	sh.secretsMu.Lock()
+	audited := sh.audited[[2]string{name, c.n.spec.ID}]
+	sh.audited[[2]string{name, c.n.spec.ID}] = true
+	sh.secretsMu.Unlock()
 	if !audited && sh.opts.OnSecretRead != nil {
 		sh.opts.OnSecretRead(name, c.n.spec.ID)
 	}
@@ -444,10 +458,18 @@ func (c *Call) Secrets() (map[string]string, error) {
 	names := c.r.prog.bp.Vault
 	if names == nil {
 		sh.secretsMu.Lock()
+		listed := sh.allNames != nil
 		for n := range sh.allNames {
 			names = append(names, n)
 		}
 		sh.secretsMu.Unlock()
+		if !listed && sh.opts.SecretsMasked {
+			all, err := sh.opts.Secrets.SecretNames(c.r.ctx)
+			if err != nil {
+				return nil, fmt.Errorf("listing the vault: %w", err)
+			}
+			names = all
+		}
 	}
 	out := make(map[string]string, len(names))
 	for _, name := range names {

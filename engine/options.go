@@ -28,6 +28,12 @@ type RunOptions struct {
 	// every value a block masks at run time, before any event that could
 	// contain it is emitted: the scrubber registers them here.
 	OnSecret func(value string)
+	// SecretsMasked says that the caller gave the scrubber every value of
+	// Secrets that the blueprint being run may read before it started the
+	// run (runner.Runner does). The run then opens a value only when a
+	// block reads it, and calls OnSecret only for the values of the
+	// blueprints it calls: its start costs nothing per secret.
+	SecretsMasked bool
 	// OnSecretRead is called the first time each block reads a secret,
 	// for the audit log. It never gets the value.
 	OnSecretRead func(name, block string)

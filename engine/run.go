@@ -146,8 +146,12 @@ func (p *Program) Run(ctx context.Context, opts RunOptions) *RunResult {
 		go w.Warm(ctx, p.bp)
 	}
 	// Secrets are loaded and handed to the scrubber before the first
-	// event, so nothing the run emits can hold one unmasked.
-	err := sh.loadSecrets(ctx, p.bp)
+	// event, so nothing the run emits can hold one unmasked, unless the
+	// caller did that already.
+	var err error
+	if !opts.SecretsMasked {
+		err = sh.loadSecrets(ctx, p.bp)
+	}
 	var replay []*Checkpoint
 	if err == nil && opts.Journal != nil {
 		replay, err = sh.openJournal(ctx)

@@ -158,14 +158,13 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		return fail(fmt.Errorf("blueprint %s has no block %q to start at: %w", prog.Key(), req.Trigger, ErrUnknownTrigger))
 	}
 	// The secrets the blueprint can see are registered before the run
-	// emits anything; the engine hands each to OnSecret again, which then
-	// finds it known.
-	secrets, visible, release, err := r.runSecrets(ctx, prog)
+	// emits anything; the engine then opens each only when a block reads
+	// it (engine.RunOptions.SecretsMasked).
+	secrets, release, err := r.runSecrets(ctx, prog, s, req.OnSecret)
 	if err != nil {
 		return fail(err)
 	}
 	defer release()
-	r.registerSecrets(s, visible)
 
 	runID := req.RunID
 	if runID == "" {
@@ -178,13 +177,14 @@ func (r *Runner) Run(ctx context.Context, req Request) (*Result, error) {
 		sink.sinks = append(sink.sinks, rec)
 	}
 	opts := engine.RunOptions{
-		RunID:   runID,
-		Payload: req.Payload,
-		Context: req.Context,
-		State:   req.State,
-		Trigger: req.Trigger,
-		Sink:    sink,
-		Secrets: secrets,
+		RunID:         runID,
+		Payload:       req.Payload,
+		Context:       req.Context,
+		State:         req.State,
+		Trigger:       req.Trigger,
+		Sink:          sink,
+		Secrets:       secrets,
+		SecretsMasked: true,
 		OnSecret: func(v string) {
 			s.Add(v)
 			if req.OnSecret != nil {

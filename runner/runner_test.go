@@ -45,7 +45,7 @@ func newVault(t *testing.T) func() (*vault.Vault, error) {
 	return func() (*vault.Vault, error) { return vault.Open(path, key, vault.Options{ReadOnly: true}) }
 }
 
-func load(t *testing.T, files map[string]string) *blueprints.Set {
+func load(t testing.TB, files map[string]string) *blueprints.Set {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range files {

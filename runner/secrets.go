@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,18 +21,27 @@ import (
 // vaultSecrets is the vault as runs see it: a snapshot taken when a run
 // starts (or, with a Cache, when the vault last changed), so that a long
 // run never keeps a writer waiting. A value stays sealed until a run asks
-// for it, and is kept once opened.
+// for it, and is kept once opened; so is, per set of secrets a blueprint
+// may see, the scrubber that masks them.
 type vaultSecrets struct {
-	snap  *vault.Snapshot
-	names []string
+	snap      *vault.Snapshot
+	namesOnce sync.Once
+	names     []string
 
 	mu     sync.Mutex
 	values map[string]string
-	refs   int // runs using it, and the Cache while it keeps it
+	sets   map[string]*visibleSet // by visibleKey
+	refs   int                    // runs using it, and the Cache while it keeps it
+}
+
+// visibleSet is what runs of blueprints that see the same secrets share.
+type visibleSet struct {
+	once     sync.Once
+	scrubber *scrub.Scrubber
 }
 
 func newVaultSecrets(snap *vault.Snapshot) *vaultSecrets {
-	return &vaultSecrets{snap: snap, names: snap.Names(), values: map[string]string{}, refs: 1}
+	return &vaultSecrets{snap: snap, values: map[string]string{}, sets: map[string]*visibleSet{}, refs: 1}
 }
 
 func (s *vaultSecrets) Secret(ctx context.Context, name string) (string, error) {
@@ -54,6 +64,7 @@ func (s *vaultSecrets) Secret(ctx context.Context, name string) (string, error) 
 }
 
 func (s *vaultSecrets) SecretNames(ctx context.Context) ([]string, error) {
+	s.namesOnce.Do(func() { s.names = s.snap.Names() })
 	return slices.Clone(s.names), nil
 }
 
@@ -70,52 +81,94 @@ func (s *vaultSecrets) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refs--; s.refs == 0 {
-		s.values = nil
+		s.values, s.sets = nil, nil
 		s.snap.Close()
 	}
 }
 
-// runSecrets returns the secrets a run of prog reads from, the values of
-// those its blueprint can see (its vault: list, else all), and what to call
-// when the run ends.
-func (r *Runner) runSecrets(ctx context.Context, prog *engine.Program) (engine.SecretSource, []string, func(), error) {
-	src, done := r.opts.Secrets, func() {}
-	if src == nil && r.opts.OpenVault != nil {
-		var vs *vaultSecrets
-		var err error
-		if r.opts.Cache != nil && r.opts.VaultPath != "" {
-			vs, err = r.opts.Cache.vaultSecrets(r.opts.VaultPath, r.opts.OpenVault)
-		} else {
-			vs, err = openVaultSecrets(r.opts.OpenVault)
-		}
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if vs != nil {
-			src, done = vs, vs.release
-		}
+// scrubber returns the scrubber that masks the secrets named (all when
+// names is nil), built the first time a run needs it.
+func (s *vaultSecrets) scrubber(ctx context.Context, names []string) *scrub.Scrubber {
+	key := "*" // every secret
+	if names != nil {
+		key = "=" + strings.Join(names, "\x00") // names cannot hold a NUL
 	}
-	if src == nil {
-		return nil, nil, done, nil
+	s.mu.Lock()
+	set := s.sets[key]
+	if set == nil {
+		set = &visibleSet{}
+		s.sets[key] = set
 	}
+	s.mu.Unlock()
+	set.once.Do(func() {
+		set.scrubber = scrub.New()
+		set.scrubber.AddAll(visibleValues(ctx, s, names))
+	})
+	return set.scrubber
+}
+
+// runSecrets returns the secrets a run of prog reads from, having made s
+// mask those its blueprint can see (its vault: list, else all) and given
+// each to onSecret (when set), and what to call when the run ends.
+func (r *Runner) runSecrets(ctx context.Context, prog *engine.Program, s *scrub.Scrubber, onSecret func(string)) (engine.SecretSource, func(), error) {
 	names := prog.Blueprint().Vault
+	src, release, err := r.registerSecrets(ctx, names, s)
+	if err == nil && src != nil && onSecret != nil {
+		for _, v := range visibleValues(ctx, src, names) {
+			onSecret(v)
+		}
+	}
+	return src, release, err
+}
+
+// registerSecrets is runSecrets without onSecret.
+func (r *Runner) registerSecrets(ctx context.Context, names []string, s *scrub.Scrubber) (engine.SecretSource, func(), error) {
+	if src := r.opts.Secrets; src != nil {
+		values := visibleValues(ctx, src, names)
+		if r.opts.Cache != nil {
+			s.Include(r.opts.Cache.scrubber(values))
+		} else {
+			s.AddAll(values)
+		}
+		return src, func() {}, nil
+	}
+	if r.opts.OpenVault == nil {
+		return nil, func() {}, nil
+	}
+	if r.opts.Cache != nil && r.opts.VaultPath != "" {
+		vs, err := r.opts.Cache.vaultSecrets(r.opts.VaultPath, r.opts.OpenVault)
+		if err != nil || vs == nil {
+			return nil, func() {}, err
+		}
+		s.Include(vs.scrubber(ctx, names))
+		return vs, vs.release, nil
+	}
+	vs, err := openVaultSecrets(r.opts.OpenVault)
+	if err != nil || vs == nil {
+		return nil, func() {}, err
+	}
+	s.AddAll(visibleValues(ctx, vs, names))
+	return vs, vs.release, nil
+}
+
+// visibleValues returns the values of the secrets named, or of all when
+// names is nil. A secret that cannot be read is left out: the engine
+// reports it, naming the blueprint.
+func visibleValues(ctx context.Context, src engine.SecretSource, names []string) []string {
 	if names == nil {
 		all, err := src.SecretNames(ctx)
 		if err != nil {
-			// The engine reports it, as the run's error.
-			return src, nil, done, nil
+			return nil
 		}
 		names = all
 	}
 	values := make([]string, 0, len(names))
 	for _, n := range names {
-		// A secret that cannot be read is reported by the engine, naming
-		// the blueprint; here it is only not registered in advance.
 		if v, err := src.Secret(ctx, n); err == nil {
 			values = append(values, v)
 		}
 	}
-	return src, values, done, nil
+	return values
 }
 
 // openVaultSecrets opens the vault, takes a snapshot and closes it.
@@ -135,31 +188,18 @@ func openVaultSecrets(open func() (*vault.Vault, error)) (*vaultSecrets, error) 
 	return newVaultSecrets(snap), nil
 }
 
-// registerSecrets makes s mask values: from the Cache's scrubber for that
-// set of values when there is a Cache (built once, then shared), else
-// built for this run in one go.
-func (r *Runner) registerSecrets(s *scrub.Scrubber, values []string) {
-	if len(values) == 0 {
-		return
-	}
-	if r.opts.Cache != nil {
-		s.Include(r.opts.Cache.scrubber(values))
-		return
-	}
-	s.AddAll(values)
-}
-
 // Cache keeps what the runs of a long-lived process (bp serve, bp test, a
 // program that embeds the runner) would otherwise each redo: the vault's
 // snapshot, the secret values runs have opened, and one scrubber per set of
-// secrets a run may see, with all their forms. It lives in memory only;
-// nothing of it is written anywhere.
+// secrets a run may see, with all their forms (for Options.Secrets, per
+// set of values). It lives in memory only; nothing of it is written
+// anywhere.
 //
 // Before each run the Cache checks that the vault file did not change:
 // the same file (not one renamed over it), size and modification time, one
 // stat. While that time is too recent to tell a later change in the same
-// clock tick from none (racyWindow), it opens the vault and compares its
-// generation (vault.Vault.Generation) instead. A change drops every value
+// clock tick from none (racyWindow), it compares the vault's generation
+// instead (vault.ReadGeneration, no key needed). A change drops every value
 // and scrubber of the old vault. Clear drops them all: call it when the
 // vault is to be locked away or the process stops. A vault that does not
 // open drops them too.
@@ -227,8 +267,16 @@ func (c *Cache) vaultSecrets(path string, open func() (*vault.Vault, error)) (*v
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cv := c.vault
-	if cv != nil && cv.path == path && statErr == nil && !cv.racy && sameFile(cv.info, info) {
-		return cv.secrets.acquire(), nil
+	if cv != nil && cv.path == path && statErr == nil {
+		if !cv.racy && sameFile(cv.info, info) {
+			return cv.secrets.acquire(), nil
+		}
+		// The time cannot tell: the vault's generation can, and reading it
+		// needs neither the key nor the manifest opened.
+		if gen, err := vault.ReadGeneration(path, vault.Options{}); err == nil && gen == cv.gen {
+			cv.info, cv.racy = info, now.Sub(info.ModTime()) < racyWindow
+			return cv.secrets.acquire(), nil
+		}
 	}
 	v, err := open()
 	if err != nil {

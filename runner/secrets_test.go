@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,20 +93,22 @@ func sees(t *testing.T, r *runner.Runner, blueprint, value string) bool {
 }
 
 // TestRunOpensOnlyTheSecretsItSees: a run decrypts only the secrets its
-// blueprint lists. A record that does not authenticate fails the runs
-// that can see it, and no other.
+// blueprint can see. A record that does not authenticate fails the runs
+// that read it, and no other.
 func TestRunOpensOnlyTheSecretsItSees(t *testing.T) {
 	path, _, open := secretVault(t, map[string]string{"S": "the-listed-secret", "OTHER": "never-opened-secret"})
 	tamper(t, path, "OTHER")
-	lib := runner.NewLibrary(load(t, guess), blocks.Default(blocks.Options{}))
+	files := map[string]string{"reader.bp.yaml": "key: reader\nblocks:\n  r: {type: returnvalue, fields: {value: \"@{vault.OTHER}\"}}\n"}
+	maps.Copy(files, guess)
+	lib := runner.NewLibrary(load(t, files), blocks.Default(blocks.Options{}))
 	for _, cache := range []*runner.Cache{nil, runner.NewCache()} {
 		r := runner.New(runner.Options{Library: lib, OpenVault: open, Cache: cache, VaultPath: path})
-		if !sees(t, r, "listed", "the-listed-secret") {
-			t.Error("the listed secret was not read")
+		if !sees(t, r, "listed", "the-listed-secret") || !sees(t, r, "unlisted", "the-listed-secret") {
+			t.Error("the secret was not read")
 		}
-		res, err := r.Run(context.Background(), runner.Request{Blueprint: "unlisted", Payload: "x"})
+		res, err := r.Run(context.Background(), runner.Request{Blueprint: "reader"})
 		if err != nil || res.Status != engine.StatusFailed || !errors.Is(res.Err, vault.ErrTampered) || !strings.Contains(res.Err.Error(), "OTHER") {
-			t.Errorf("a run that sees the tampered secret: %v, %+v", err, res)
+			t.Errorf("a run that reads the tampered secret: %v, %+v", err, res)
 		}
 	}
 }

@@ -105,12 +105,15 @@ func parseManifest(b []byte) (manifest, error) {
 	}
 	b = b[n:]
 	m := make(manifest, count)
+	// The names are parts of one string: one allocation for all of them.
+	text := string(b)
 	for range count {
 		l, n := binary.Uvarint(b)
 		if n <= 0 || l > uint64(len(b)-n) {
 			return nil, errManifest
 		}
-		name := string(b[n : n+int(l)])
+		at := len(text) - len(b) + n
+		name := text[at : at+int(l)]
 		b = b[n+int(l):]
 		var e entry
 		if e.version, n = binary.Uvarint(b); n <= 0 {

@@ -54,6 +54,12 @@ func TestSnapshot(t *testing.T) {
 	if g, _ := again.Generation(); g != wgen {
 		t.Errorf("a new open sees generation %s, the writer left %s", g, wgen)
 	}
+	if g, err := ReadGeneration(path, Options{}); err != nil || g != wgen {
+		t.Errorf("ReadGeneration = %s, %v; want %s", g, err, wgen)
+	}
+	if _, err := ReadGeneration(path+".missing", Options{}); err == nil {
+		t.Error("ReadGeneration of no file: no error")
+	}
 
 	dek := snap.dek
 	snap.Close()
