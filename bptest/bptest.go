@@ -189,16 +189,22 @@ func RunWith(t *testing.T, path string, opts Options) {
 type suite struct {
 	opts Options
 	code *blocks.Code
+	// cache keeps, from case to case, the scrubber built for each set of
+	// fake vault values.
+	cache *runner.Cache
 
 	mu   sync.Mutex
 	sets map[string]*blueprints.Set
 }
 
 func newSuite(opts Options) *suite {
-	return &suite{opts: opts, code: blocks.NewCode(blocks.Options{Python: opts.Python}), sets: map[string]*blueprints.Set{}}
+	return &suite{opts: opts, code: blocks.NewCode(blocks.Options{Python: opts.Python}), cache: runner.NewCache(), sets: map[string]*blueprints.Set{}}
 }
 
-func (s *suite) close() { s.code.Close() }
+func (s *suite) close() {
+	s.code.Close()
+	s.cache.Clear()
+}
 
 func (s *suite) set(root string) (*blueprints.Set, error) {
 	s.mu.Lock()
@@ -256,6 +262,7 @@ func (s *suite) run(ctx context.Context, c *testCase, sink engine.Sink) (res Cas
 	r := runner.New(runner.Options{
 		Library: runner.NewLibrary(set, reg),
 		Secrets: runner.StaticSecrets(spec.vault),
+		Cache:   s.cache,
 		Timeout: spec.timeout,
 		LookupEnv: func(name string) (string, bool) {
 			v, ok := spec.env[name]
