@@ -3,6 +3,7 @@ package scrub
 import (
 	"math/bits"
 	"slices"
+	"strings"
 	"sync/atomic"
 )
 
@@ -322,8 +323,7 @@ func buildTier(pats []pattern, from int) *matcher {
 	}
 	for k := range buckets {
 		b := &buckets[k]
-		es := dedupe(entries[count[k]:count[k+1]])
-		slices.SortStableFunc(es, func(a, b entry) int { return len(b.pat) - len(a.pat) }) // longest first
+		es := longestFirst(entries[count[k]:count[k+1]])
 		b.pats = es[:len(es):len(es)]
 		for _, e := range es {
 			m.addGrams(pattern{e.pat, e.grow})
@@ -333,17 +333,24 @@ func buildTier(pats []pattern, from int) *matcher {
 	return m
 }
 
-// dedupe keeps the first entry of each text in es, in place, with the
-// union of the growths of its copies, and returns them.
-func dedupe(es []entry) []entry {
-	n := 0
-next:
-	for _, e := range es {
-		for k := range n {
-			if es[k].pat == e.pat {
-				es[k].grow = es[k].grow.union(e.grow)
-				continue next
-			}
+// longestFirst sorts es longest first, keeps one entry per text, with the
+// union of the growths of its copies, and returns them. A bucket can hold
+// hundreds of patterns (the hex forms of tokens that start alike, ghp_...).
+func longestFirst(es []entry) []entry {
+	if len(es) < 2 {
+		return es
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		if len(a.pat) != len(b.pat) {
+			return len(b.pat) - len(a.pat)
+		}
+		return strings.Compare(a.pat, b.pat)
+	})
+	n := 1
+	for _, e := range es[1:] {
+		if e.pat == es[n-1].pat {
+			es[n-1].grow = es[n-1].grow.union(e.grow)
+			continue
 		}
 		es[n] = e
 		n++

@@ -23,11 +23,10 @@ func newShortTier(pats []entry) *shortTier {
 	if len(pats) == 0 {
 		return nil
 	}
-	t := &shortTier{grams: new([1 << 16 / 64]uint64), pats: dedupe(slices.Clone(pats))}
+	t := &shortTier{grams: new([1 << 16 / 64]uint64), pats: longestFirst(slices.Clone(pats))}
 	for _, e := range t.pats {
 		t.grows = t.grows || e.grow.on != 0
 	}
-	slices.SortStableFunc(t.pats, func(a, b entry) int { return len(b.pat) - len(a.pat) })
 	minLen := len(t.pats[len(t.pats)-1].pat)
 	t.q = min(2, minLen)
 	t.step = min(minLen-t.q+1, maxStep)
