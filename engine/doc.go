@@ -24,5 +24,6 @@
 //
 // Secrets enter a run only through a SecretSource, and every value the run
 // can see is handed to RunOptions.OnSecret before the first event, so the
-// scrubber behind the sink knows them all.
+// scrubber behind the sink knows them all (or, with SecretsMasked, the
+// caller gave them to it before the run).
 package engine

@@ -87,10 +87,20 @@ problem.`,
 			defer c.Close()
 			reg := blocks.Default(flags.blockOptions(dir))
 			defer reg.Close()
+			vaultPath, err := vaultPathOrEnv(flags.vaultPath)
+			if err != nil {
+				return withCode(exitVault, err)
+			}
+			// Runs share the vault's snapshot and their scrubbers until the
+			// vault changes; nothing of it outlives the process.
+			cache := runner.NewCache()
+			defer cache.Clear()
 			w := &runner.Worker{
 				Runner: runner.New(runner.Options{
 					Library:     runner.NewLibrary(set, reg),
 					OpenVault:   flags.openVaultForRun,
+					Cache:       cache,
+					VaultPath:   vaultPath,
 					History:     c.History(),
 					MaxParallel: flags.maxParallel,
 					Timeout:     flags.timeout,
