@@ -1,6 +1,7 @@
 package pyrun
 
 import (
+	"bytes"
 	"os"
 	"strconv"
 	"strings"
@@ -69,4 +70,14 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return out
+}
+
+// isZombie reports whether pid has exited but is not reaped yet.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && len(b) > i+2 && b[i+2] == 'Z'
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package pyrun
 
 import (
@@ -7,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +35,8 @@ const (
 // goroutine that learns about the process (fork server reader or waiter).
 type child struct {
 	mu       sync.Mutex
-	wakeFD   int // eventfd that wakes Run's poll
+	wakeFD   int // what wakes Run's poll (read end)
+	wakeW    int // where update writes to wake it (may be wakeFD)
 	closed   bool
 	pid      int
 	exited   bool
@@ -44,11 +46,11 @@ type child struct {
 }
 
 func newChild() (*child, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	r, w, err := newWaker()
 	if err != nil {
-		return nil, fmt.Errorf("pyrun: eventfd: %w", err)
+		return nil, fmt.Errorf("pyrun: waker: %w", err)
 	}
-	return &child{wakeFD: fd}, nil
+	return &child{wakeFD: r, wakeW: w}, nil
 }
 
 var one = [8]byte{1}
@@ -58,7 +60,7 @@ func (c *child) update(f func(*child)) {
 	c.mu.Lock()
 	f(c)
 	if !c.closed {
-		_, _ = unix.Write(c.wakeFD, one[:])
+		_, _ = unix.Write(c.wakeW, one[:])
 	}
 	c.mu.Unlock()
 }
@@ -70,6 +72,9 @@ func (c *child) close() {
 	if !c.closed {
 		c.closed = true
 		unix.Close(c.wakeFD)
+		if c.wakeW != c.wakeFD {
+			unix.Close(c.wakeW)
+		}
 	}
 	c.mu.Unlock()
 }
@@ -98,7 +103,7 @@ func newPipes() (*pipes, error) {
 	p := &pipes{goEnd: [4]int{-1, -1, -1, -1}, childEnd: [4]int{-1, -1, -1, -1}}
 	for i := 0; i < 4; i++ {
 		var fds [2]int
-		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		if err := pipeCloexec(fds[:]); err != nil {
 			p.closeAll()
 			return nil, fmt.Errorf("pyrun: pipe: %w", err)
 		}
@@ -261,7 +266,7 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 		pid, err = syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
 			Env:   r.env,
 			Files: files,
-			Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+			Sys:   freshAttr(),
 		})
 		return err
 	})
@@ -273,19 +278,7 @@ func (r *Runner) runFresh(ctx context.Context, req *Request, data []byte, h Hand
 	waited := make(chan struct{})
 	go func() {
 		defer close(waited)
-		// Wait without reaping, kill what the block left in its group
-		// while its pid cannot be reused, then reap.
-		var info unix.Siginfo
-		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
-		}
-		_ = unix.Kill(-pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if err != unix.EINTR {
-				break
-			}
-		}
+		ws := waitKillGroup(pid)
 		c.update(func(c *child) { c.exited, c.status = true, ws })
 	}()
 	resp, err := s.run(ctx, time.Now(), req.Timeout)
@@ -520,16 +513,6 @@ func (s *session) run(ctx context.Context, start time.Time, timeout time.Duratio
 		return nil, &ExitError{Status: status.ExitStatus()}
 	}
 	return nil, &ExitError{Unknown: true}
-}
-
-// isZombie reports whether pid has exited but is not reaped yet.
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && len(b) > i+2 && b[i+2] == 'Z'
 }
 
 // writeReq writes what it can of the request; it reports whether some is

@@ -1,3 +1,5 @@
+//go:build unix
+
 package pyrun
 
 import (
@@ -10,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -68,7 +69,7 @@ func (r *Runner) startServer() (*server, error) {
 // startServer starts a fork server: argv's harness on fd 3's socket, with
 // the compiled harness on fd 4 when code is not nil.
 func startServer(argv []string, env []string, sb *sandbox.Sandbox, code *os.File) (*server, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	fds, err := seqpacketPair()
 	if err != nil {
 		return nil, fmt.Errorf("pyrun: socketpair: %w", err)
 	}
@@ -103,7 +104,7 @@ func startServer(argv []string, env []string, sb *sandbox.Sandbox, code *os.File
 	cmd.Stderr = s.stderr
 	// Its own session: no terminal signals; blocks get their own groups.
 	// It dies with the sandbox's thread, so with the runner or bp.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = serverAttr()
 	if err := sb.Do(cmd.Start); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("pyrun: starting fork server: %w", err)
