@@ -108,3 +108,24 @@ func TestAClientThatLeavesTheQueueFreesItsPlace(t *testing.T) {
 		t.Errorf("a queued request at shutdown: %d %s", a.status, a.body)
 	}
 }
+
+// TestAnAnswerAfterALongWaitIsWritten: the write deadline counts from the
+// end of the wait in the queue, so the 503 of a request that waited longer
+// than WriteTimeout still reaches its client.
+func TestAnAnswerAfterALongWaitIsWritten(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) {
+		o.MaxRuns, o.QueueWait, o.WriteTimeout = 1, 300*time.Millisecond, 100*time.Millisecond
+	})
+	g := newGate(t)
+	f.expect(f.do("POST", "/v1/blueprints/waiting/runs", `{"url": "`+g.url+`"}`), 202)
+	<-g.called
+	req, _ := http.NewRequest("POST", f.url+"/v1/blueprints/hello/runs", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the answer after the wait was not written: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Errorf("status %d, want 503", resp.StatusCode)
+	}
+}

@@ -15,17 +15,20 @@ import (
 // (idle between requests, or still sending its first request's headers:
 // a slow client) is closed to make room; with none to close, the new one
 // is an overflow connection, which answers /healthz and 503 to anything
-// else, one request each, up to maxOverflow of them; past that, a
-// connection is closed as it is accepted. So file descriptors stay
-// bounded, slow clients cannot hold them all, and /healthz answers.
+// else, one request each, up to maxOverflow of them; past that, Listener
+// accepts nothing until a connection closes (new ones wait in the
+// kernel's queue). So file descriptors stay bounded, slow clients cannot
+// hold them all, and /healthz answers.
 type conns struct {
 	max, maxOverflow int
 	metrics          *metrics
 
 	mu       sync.Mutex
+	room     *sync.Cond            // signalled when a connection closes
 	all      map[net.Conn]*tracked // every connection open
 	served   int                   // of them, those within max
 	overflow int                   // of them, the overflow ones
+	stopped  bool                  // the listener is closed
 }
 
 // tracked is one accepted connection.
@@ -37,7 +40,9 @@ type tracked struct {
 }
 
 func newConns(max int, m *metrics) *conns {
-	return &conns{max: max, maxOverflow: max/16 + 16, metrics: m, all: map[net.Conn]*tracked{}}
+	c := &conns{max: max, maxOverflow: max/4 + 16, metrics: m, all: map[net.Conn]*tracked{}}
+	c.room = sync.NewCond(&c.mu)
+	return c
 }
 
 type connKey struct{}
@@ -46,34 +51,30 @@ type connKey struct{}
 func (c *conns) accept(ctx context.Context, conn net.Conn) context.Context {
 	t := &tracked{conn: conn, state: http.StateNew, since: time.Now()}
 	c.mu.Lock()
-	closeIt := false
-	switch {
-	case c.served < c.max || c.evictLocked():
+	if c.served < c.max || c.evictLocked() {
 		c.served++
-		c.all[conn] = t
-	case c.overflow < c.maxOverflow:
+	} else {
+		// Listener keeps the overflow bounded.
 		t.overflow = true
 		c.overflow++
-		c.all[conn] = t
-		c.metrics.connsRefused.Inc()
-	default:
-		closeIt = true
 		c.metrics.connsRefused.Inc()
 	}
+	c.all[conn] = t
 	c.metrics.connections.Set(float64(c.served + c.overflow))
 	c.mu.Unlock()
-	if closeIt {
-		_ = conn.Close()
-	}
 	return context.WithValue(ctx, connKey{}, t)
 }
 
 // evictLocked closes the oldest served connection that is not serving a
-// request, and forgets it: its place is free at once.
+// request, and forgets it: its place is free at once. A connection that
+// has not sent its first request is one only once it had slowHeaders to
+// send it: one accepted a moment ago may just not have been read yet.
 func (c *conns) evictLocked() bool {
 	var victim *tracked
+	now := time.Now()
 	for _, t := range c.all {
-		if !t.overflow && t.state != http.StateActive && (victim == nil || t.since.Before(victim.since)) {
+		evictable := t.state == http.StateIdle || t.state == http.StateNew && now.Sub(t.since) > slowHeaders
+		if !t.overflow && evictable && (victim == nil || t.since.Before(victim.since)) {
 			victim = t
 		}
 	}
@@ -86,6 +87,7 @@ func (c *conns) evictLocked() bool {
 }
 
 func (c *conns) forgetLocked(t *tracked) {
+	c.room.Signal()
 	delete(c.all, t.conn)
 	if t.overflow {
 		c.overflow--
@@ -130,11 +132,42 @@ func (s *Server) overflowOnly(next http.Handler) http.Handler {
 	})
 }
 
-// HTTPServer is an http.Server for this API with its bounds: the
-// connection cap (Options.MaxConns), deadlines for a request's headers
-// (Options.HeaderTimeout) and for idle connections, a bound on header
-// size, and the server's scrubbed log for net/http's own errors. Body and
-// answer deadlines are set per request by the handler.
+// Listener bounds the connections ln accepts to MaxConns and the
+// overflow: serve HTTPServer on it. When they are all open, it makes room
+// by closing an idle or slow one, else accepts nothing until one closes
+// (new connections wait in the kernel's queue).
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, c: s.conns}
+}
+
+type limitListener struct {
+	net.Listener
+	c *conns
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	c := l.c
+	c.mu.Lock()
+	for len(c.all) >= c.max+c.maxOverflow && !c.evictLocked() && !c.stopped {
+		c.room.Wait()
+	}
+	c.mu.Unlock()
+	return l.Listener.Accept()
+}
+
+func (l *limitListener) Close() error {
+	l.c.mu.Lock()
+	l.c.stopped = true
+	l.c.room.Broadcast()
+	l.c.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// HTTPServer is an http.Server for this API, to serve on Listener, with
+// its bounds: the connection cap (Options.MaxConns), deadlines for a
+// request's headers (Options.HeaderTimeout) and for idle connections, a
+// bound on header size, and the server's scrubbed log for net/http's own
+// errors. Body and answer deadlines are set per request by the handler.
 func (s *Server) HTTPServer() *http.Server {
 	return &http.Server{
 		Handler:           s,
@@ -148,6 +181,9 @@ func (s *Server) HTTPServer() *http.Server {
 }
 
 const (
+	// slowHeaders is how long a connection may take to send its first
+	// request's headers before, at the cap, it makes room for another.
+	slowHeaders    = time.Second
 	idleTimeout    = time.Minute
 	maxHeaderBytes = 64 << 10
 )

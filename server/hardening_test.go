@@ -135,19 +135,25 @@ func TestSlowBodiesWithoutTokenDoNotHoldTheServer(t *testing.T) {
 // connection busy, /healthz still answers and the rest get 503.
 func TestTheConnectionCapKeepsHealthzAnswering(t *testing.T) {
 	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxConns, o.HeaderTimeout = 3, time.Minute })
+	// Three connections idle between requests (keep-alive).
 	var idle []*rawConn
 	for i := 0; i < 3; i++ {
-		idle = append(idle, f.dial(t))
+		c := f.dial(t)
+		fmt.Fprintf(c.conn, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+		if resp := c.answer(); resp.StatusCode != 200 || resp.Close {
+			t.Fatalf("healthz: %d, close %v", resp.StatusCode, resp.Close)
+		}
+		idle = append(idle, c)
 		time.Sleep(5 * time.Millisecond) // distinct ages
 	}
-	// A fourth: the oldest silent one is closed for it.
+	// A fourth: the oldest idle one is closed for it.
 	c := f.dial(t)
 	fmt.Fprintf(c.conn, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 	if resp := c.answer(); resp.StatusCode != 200 || resp.Close {
 		t.Errorf("healthz at the cap: %d, close %v; want it served like any other", resp.StatusCode, resp.Close)
 	}
 	if !idle[0].closedByServer() {
-		t.Error("the oldest silent connection was not closed to make room")
+		t.Error("the oldest idle connection was not closed to make room")
 	}
 
 	// Now three connections busy with runs that wait at a gate.
@@ -199,5 +205,29 @@ func TestAnswersDoNotEchoLongInput(t *testing.T) {
 		if len(line) > 1000 {
 			t.Errorf("a log line of %d bytes: %.200s", len(line), line)
 		}
+	}
+}
+
+// TestSlowHeadersMakeRoomAtTheCap: connections that sent nothing for
+// longer than a slow client may take make room for new ones at the cap;
+// one accepted a moment ago does not.
+func TestSlowHeadersMakeRoomAtTheCap(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxConns, o.HeaderTimeout = 2, time.Minute })
+	first := f.dial(t)
+	time.Sleep(1200 * time.Millisecond) // past slowHeaders (1s)
+	second := f.dial(t)
+	// At the cap: the first, silent for more than a second, makes room;
+	// the second, silent for a moment only, stays.
+	c := f.dial(t)
+	fmt.Fprintf(c.conn, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	if resp := c.answer(); resp.StatusCode != 200 || resp.Close {
+		t.Errorf("healthz: %d, close %v; want it served like any other", resp.StatusCode, resp.Close)
+	}
+	if !first.closedByServer() {
+		t.Error("the slow connection was not closed to make room")
+	}
+	fmt.Fprintf(second.conn, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	if resp := second.answer(); resp.StatusCode != 200 {
+		t.Errorf("the young silent connection: %d", resp.StatusCode)
 	}
 }

@@ -115,6 +115,7 @@ func newFixture(t testing.TB, files map[string]string, edit func(*server.Options
 	// connection cap and deadlines.
 	srv := httptest.NewUnstartedServer(f.api)
 	srv.Config = f.api.HTTPServer()
+	srv.Listener = f.api.Listener(srv.Listener)
 	srv.Start()
 	f.url = srv.URL
 	t.Cleanup(func() {

@@ -14,8 +14,9 @@ import (
 
 // readPayload reads and decodes a run's payload within the request's
 // bounds: the body must arrive within BodyTimeout, hold at most MaxBody
-// bytes and at most MaxPayloadValues JSON values, counted before anything
-// is decoded. It answers the error itself when there is one.
+// bytes and at most MaxPayloadValues JSON values, counted as it arrives,
+// before anything is decoded. It answers the error itself when there is
+// one.
 func (s *Server) readPayload(w http.ResponseWriter, r *http.Request) (any, bool) {
 	if r.ContentLength > s.opts.MaxBody {
 		s.refuseBody(w, r)
@@ -24,7 +25,7 @@ func (s *Server) readPayload(w http.ResponseWriter, r *http.Request) (any, bool)
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBody), r.ContentLength, s.opts.MaxBody)
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.opts.MaxBody), r.ContentLength, s.opts.MaxBody, s.opts.MaxPayloadValues)
 	if err != nil {
 		// Whatever is left of the body is not waited for.
 		s.refuseBody(w, r)
@@ -32,6 +33,8 @@ func (s *Server) readPayload(w http.ResponseWriter, r *http.Request) (any, bool)
 		switch {
 		case errors.As(err, &mbe):
 			s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload is larger than %d bytes", mbe.Limit))
+		case errors.Is(err, errTooManyValues):
+			s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload holds more than %d JSON values", s.opts.MaxPayloadValues))
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.fail(w, http.StatusRequestTimeout, fmt.Sprintf("the payload did not arrive within %s", s.opts.BodyTimeout))
 		default:
@@ -45,10 +48,6 @@ func (s *Server) readPayload(w http.ResponseWriter, r *http.Request) (any, bool)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, true
 	}
-	if n, over := countJSONValues(body, s.opts.MaxPayloadValues); over {
-		s.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("payload holds more than %d JSON values (at least %d)", s.opts.MaxPayloadValues, n))
-		return nil, false
-	}
 	v, err := engine.DecodeJSON(body)
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "payload is not valid JSON: "+err.Error())
@@ -57,26 +56,46 @@ func (s *Server) readPayload(w http.ResponseWriter, r *http.Request) (any, bool)
 	return v, true
 }
 
-// readBody reads a body of a declared length into one buffer of that
-// size (a larger declaration than max is read up to max, where the
-// MaxBytesReader stops it), so that a large payload costs its size once,
-// not the doublings of a growing buffer.
-func readBody(r io.Reader, declared, max int64) ([]byte, error) {
-	if declared < 0 || declared > max {
-		return io.ReadAll(r)
+// errTooManyValues is a body that holds more JSON values than allowed.
+var errTooManyValues = errors.New("too many JSON values")
+
+// readBody reads a body, counting its JSON values as they arrive: past
+// maxValues it stops reading (errTooManyValues), so that a payload of
+// millions of tiny values costs a few hundred KB, not its size.
+func readBody(r io.Reader, declared, maxBytes int64, maxValues int) ([]byte, error) {
+	// The buffer grows as the body arrives, doubling, up to the declared
+	// length: a client that declares 10 MB and sends 300 KB costs 300 KB.
+	limit := int64(-1)
+	if declared >= 0 && declared <= maxBytes {
+		limit = declared + 1 // one more byte, to read the end
 	}
-	buf := make([]byte, 0, declared+1)
+	buf := make([]byte, 0, initialBody(limit))
+	var count valueCounter
 	for {
+		if len(buf) == cap(buf) {
+			next := 2 * cap(buf)
+			if limit > 0 && int64(next) > limit {
+				next = int(max(limit, int64(cap(buf))+1))
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
+		count.feed(buf[len(buf) : len(buf)+n])
 		buf = buf[:len(buf)+n]
+		// One key may be counted before the colon that uncounts it.
+		if count.n > maxValues+1 {
+			return nil, errTooManyValues
+		}
 		if err == io.EOF {
+			if count.n > maxValues {
+				return nil, errTooManyValues
+			}
 			return buf, nil
 		}
 		if err != nil {
 			return nil, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // more than declared: grow
 		}
 	}
 }
@@ -93,39 +112,64 @@ func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
-// countJSONValues counts the values of a JSON text (each scalar, array
-// and object; an object member's key is part of its member), stopping
-// once the count passes limit: over is then true. For valid JSON the
-// count is exact; for anything else it is a bound the decoder will not
-// reach, as the decoder refuses the text.
-func countJSONValues(data []byte, limit int) (n int, over bool) {
-	var prev byte // the last byte outside strings and white space
-	for i := 0; i < len(data); i++ {
-		c := data[i]
-		switch c {
+// initialBody is the first buffer for a body of a known length (or -1).
+func initialBody(limit int64) int {
+	const chunk = 64 << 10
+	if limit > 0 && limit < chunk {
+		return int(limit)
+	}
+	return chunk
+}
+
+// countJSONValues counts the values of a JSON text: see valueCounter.
+func countJSONValues(data []byte) int {
+	var c valueCounter
+	c.feed(data)
+	return c.n
+}
+
+// valueCounter counts the values of a JSON text (each scalar, array and
+// object; an object member's key is part of its member) as the text
+// arrives, in pieces cut anywhere. For valid JSON the count is exact; for
+// anything else it is a bound the decoder will not reach, as the decoder
+// refuses the text.
+type valueCounter struct {
+	n                 int
+	prev              byte // the last byte outside strings and white space
+	inString, escaped bool
+}
+
+func (c *valueCounter) feed(p []byte) {
+	for _, b := range p {
+		if c.inString {
+			switch {
+			case c.escaped:
+				c.escaped = false
+			case b == '\\':
+				c.escaped = true
+			case b == '"':
+				c.inString = false
+				c.prev = '"'
+			}
+			continue
+		}
+		switch b {
 		case ' ', '\t', '\n', '\r':
 			continue
 		case '"':
-			n++
-			for i++; i < len(data) && data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
-				}
-			}
+			c.n++
+			c.inString = true
+			continue
 		case ':':
-			n-- // the string before it was a key
+			c.n-- // the string before it was a key
 		case '{', '[':
-			n++
+			c.n++
 		case '}', ']', ',':
 		default:
-			if prev == 0 || prev == '[' || prev == ',' || prev == ':' {
-				n++ // the first byte of a number, true, false or null
+			if c.prev == 0 || c.prev == '[' || c.prev == ',' || c.prev == ':' {
+				c.n++ // the first byte of a number, true, false or null
 			}
 		}
-		prev = c
-		if n > limit {
-			return n, true
-		}
+		c.prev = b
 	}
-	return n, false
 }

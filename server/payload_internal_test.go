@@ -1,7 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/bprun/bp/engine"
 )
@@ -35,11 +39,38 @@ func FuzzCountJSONValues(f *testing.F) {
 			return
 		}
 		want := values(v)
-		if n, over := countJSONValues(data, want); n != want || over {
-			t.Fatalf("countJSONValues(%s) = %d, %v; it decodes to %d values", data, n, over, want)
+		if n := countJSONValues(data); n != want {
+			t.Fatalf("countJSONValues(%s) = %d; it decodes to %d values", data, n, want)
 		}
-		if n, over := countJSONValues(data, want-1); !over || n < want {
-			t.Fatalf("countJSONValues(%s, %d) = %d, %v; want over", data, want-1, n, over)
+		// Read in pieces of every size, the body is refused past its
+		// values, and only then.
+		for _, piece := range []int{1, 2, 7} {
+			r := iotest.OneByteReader(bytes.NewReader(data))
+			if piece > 1 {
+				r = &chunked{data: data, size: piece}
+			}
+			if _, err := readBody(r, -1, 1<<20, want); err != nil {
+				t.Fatalf("readBody(%s, %d values allowed): %v", data, want, err)
+			}
+			r = &chunked{data: data, size: piece}
+			if _, err := readBody(r, -1, 1<<20, want-1); !errors.Is(err, errTooManyValues) {
+				t.Fatalf("readBody(%s, %d values allowed) = %v, want errTooManyValues", data, want-1, err)
+			}
 		}
 	})
+}
+
+// chunked reads data size bytes at a time.
+type chunked struct {
+	data []byte
+	size int
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), c.size)], c.data)
+	c.data = c.data[n:]
+	return n, nil
 }

@@ -345,10 +345,14 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.opts.Remote != nil {
-		s.postRemoteRun(w, r, key, q.Get("trigger"), wait)
+		s.postRemoteRun(w, r, key, trigger, wait)
 		return
 	}
-	if err := s.admit.acquire(r.Context(), queueWait); err != nil {
+	err := s.admit.acquire(r.Context(), queueWait)
+	// The answer, whatever it is, is written within WriteTimeout from the
+	// end of the wait.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client went away while it waited
 		}
@@ -357,7 +361,6 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.runError(w, err, nil)
 		return
 	}
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
 	payload, ok := s.readPayload(w, r)
 	if !ok {
 		s.admit.release()

@@ -667,3 +667,24 @@ func TestNoTokenNoVaultWrites(t *testing.T) {
 		t.Errorf("the vault was changed: %s", list)
 	}
 }
+
+// TestTooManyValuesStopTheRead: a body past its values is refused as soon
+// as they are counted, before the rest of it arrives.
+func TestTooManyValuesStopTheRead(t *testing.T) {
+	f := newFixture(t, basicFiles(), func(o *server.Options) { o.MaxPayloadValues, o.BodyTimeout = 1000, time.Minute })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/blueprints/hello/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n[%s", strings.Repeat("[],", 2000))
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer before the rest of the body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Errorf("answer %d, want 413", resp.StatusCode)
+	}
+}

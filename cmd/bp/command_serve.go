@@ -56,6 +56,8 @@ func newServeCmd() *cobra.Command {
 		logFormat string
 		tokenPath string
 		maxConns  int
+		maxBody   int64
+		maxValues int
 		keep      runner.Retention
 		cluster   natsFlags
 	)
@@ -128,6 +130,9 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 			os.Unsetenv(server.TokenEnv)
 			if maxRuns < 1 {
 				return withCode(exitUsage, fmt.Errorf("--max-runs must be at least 1"))
+			}
+			if maxBody < 1 || maxValues < 1 || maxConns < 1 {
+				return withCode(exitUsage, fmt.Errorf("--max-payload, --max-payload-values and --max-conns must be at least 1"))
 			}
 			if queue < 0 || queueWait <= 0 {
 				return withCode(exitUsage, fmt.Errorf("--queue must not be negative, and --queue-wait must be positive"))
@@ -218,13 +223,16 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 					// bp vault set does.
 					return vault.OpenEnv(vaultPath, os.Getenv, vault.Options{LockTimeout: vault.DefaultLockTimeout, CreateIfMissing: true})
 				},
-				Remote:    remote,
-				Token:     token,
-				MaxConns:  maxConns,
-				Logger:    logger,
-				MaxRuns:   maxRuns,
-				Queue:     queueOption(queue),
-				QueueWait: queueWait,
+				Remote:   remote,
+				Token:    token,
+				MaxConns: maxConns,
+				MaxBody:  maxBody,
+				// Zero would mean the default: the flags refuse it below.
+				MaxPayloadValues: maxValues,
+				Logger:           logger,
+				MaxRuns:          maxRuns,
+				Queue:            queueOption(queue),
+				QueueWait:        queueWait,
 			})
 
 			ln, err := net.Listen("tcp", addr)
@@ -257,7 +265,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 				}
 			}()
 			served := make(chan error, 1)
-			go func() { served <- hs.Serve(ln) }()
+			go func() { served <- hs.Serve(srv.Listener(ln)) }()
 			select {
 			case err := <-served:
 				return withCode(exitRunFailed, err)
@@ -287,6 +295,8 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 	cmd.Flags().DurationVar(&queueWait, "queue-wait", server.DefaultQueueWait, "how long a request may wait in the queue before it gets 503 (a request may ask for less with ?queue_wait=)")
 	cmd.Flags().StringVar(&logFormat, "log", "text", "server log format: text or json (log/slog)")
 	cmd.Flags().StringVar(&tokenPath, "token-file", "", "without $BP_SERVER_TOKEN, the file of the bearer token (made, mode 0600, when missing; default $XDG_CONFIG_HOME/bp/serve-token)")
+	cmd.Flags().Int64Var(&maxBody, "max-payload", server.DefaultMaxBody, "largest payload (request body) in bytes")
+	cmd.Flags().IntVar(&maxValues, "max-payload-values", server.DefaultMaxPayloadValues, "most JSON values in a payload (each scalar, array and object), counted as it arrives: what bounds a run's memory")
 	cmd.Flags().IntVar(&maxConns, "max-conns", server.DefaultMaxConns, "open connections served; beyond them the oldest idle one is closed, else only /healthz answers")
 	cmd.Flags().IntVar(&keep.MaxRuns, "keep-runs", 0, "history keeps this many runs, the newest, pruning in the background (0 keeps all)")
 	cluster.register(cmd, false)

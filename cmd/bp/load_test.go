@@ -13,8 +13,10 @@ package main
 // of only reporting the figures (the machine is shared and noisy).
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -193,4 +195,222 @@ func TestLoadPythonBlock(t *testing.T) {
 	res := drive(t, p, "py", runs, clients, func(i int) string { return fmt.Sprintf(`{"n": %d}`, i) })
 	t.Logf("%s", res)
 	checkRecorded(t, env, p, res)
+}
+
+// rssOf reads a process's resident set (VmRSS) and its peak (VmHWM), in
+// bytes, from /proc.
+func rssOf(t *testing.T, pid int) (rss, peak int64) {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = n << 10
+		case "VmHWM:":
+			peak = n << 10
+		}
+	}
+	return rss, peak
+}
+
+// cpuOf is the CPU time a process has used, from /proc.
+func cpuOf(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	// Fields after the command name in parentheses; utime and stime are
+	// the 14th and 15th fields, in clock ticks (100 per second on Linux).
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// TestLoadSlowBodiesWithoutToken: 5,000 connections without the token
+// each declare a 100 KB body and trickle it. /healthz answers within 1s
+// throughout, and every one of them is closed by the server well within
+// the body deadline.
+func TestLoadSlowBodiesWithoutToken(t *testing.T) {
+	env := newBPEnv(t)
+	env.write("flows/three.bp.yaml", threeBlocks)
+	p := startServe(t, env, "load-token-0123456789", "--dir", "flows")
+	n := envInt("BP_LOAD_SLOW", 5000)
+	addr := strings.TrimPrefix(p.url, "http://")
+	cpu0 := cpuOf(t, p.cmd.Process.Pid)
+	var (
+		wg             sync.WaitGroup
+		closedBy       = make(chan time.Duration, n)
+		dialErrs, held atomic.Int64
+		stop           = make(chan struct{})
+		worst          atomic.Int64
+		probes         atomic.Int64
+	)
+	// /healthz every 50ms, each with a fresh connection, from start to end.
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			t0 := time.Now()
+			resp, err := client.Get(p.url + "/healthz")
+			took := time.Since(t0)
+			if err != nil || resp.StatusCode != 200 {
+				t.Errorf("healthz failed after %s: %v", took, err)
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			probes.Add(1)
+			for {
+				w := worst.Load()
+				if int64(took) <= w || worst.CompareAndSwap(w, int64(took)) {
+					break
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	// Connections open at a steady rate (the attack is their number and
+	// their slowness, not a connect storm, which the kernel's accept
+	// queue meets first).
+	rate := envInt("BP_LOAD_SLOW_RATE", 2000)
+	for i := 0; i < n; i++ {
+		if wait := time.Duration(i)*time.Second/time.Duration(rate) - time.Since(start); wait > 0 {
+			time.Sleep(wait)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: 10 * time.Second}
+			conn, err := d.Dial("tcp", addr)
+			if err != nil {
+				dialErrs.Add(1)
+				return
+			}
+			defer conn.Close()
+			t0 := time.Now()
+			fmt.Fprintf(conn, "POST /v1/blueprints/three/runs HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\n", addr)
+			// Trickle the body, a byte every 100ms, until the server
+			// closes the connection or 20s pass.
+			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+			readDone := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(io.Discard, conn)
+				readDone <- err
+			}()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case err := <-readDone:
+					// EOF, or a reset (the server closed with our bytes
+					// unread): closed by the server. A timeout: held.
+					var ne net.Error
+					if errors.As(err, &ne) && ne.Timeout() {
+						held.Add(1)
+						return
+					}
+					closedBy <- time.Since(t0)
+					return
+				case <-tick.C:
+					_, _ = conn.Write([]byte("x"))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-probeDone
+	close(closedBy)
+	var closes []time.Duration
+	for d := range closedBy {
+		closes = append(closes, d)
+	}
+	slices.Sort(closes)
+	last := time.Duration(0)
+	if len(closes) > 0 {
+		last = closes[len(closes)-1]
+	}
+	t.Logf("%d slow connections, %d/s, in %s (bp serve used %s of CPU): %d closed by the server (the last %s after its headers), %d held past 20s, %d dials failed; /healthz: %d probes, slowest %s",
+		n, rate, time.Since(start).Round(time.Millisecond), cpuOf(t, p.cmd.Process.Pid)-cpu0, len(closes), last.Round(time.Millisecond), held.Load(), dialErrs.Load(), probes.Load(), time.Duration(worst.Load()).Round(time.Millisecond))
+	if code, _, body := p.call("GET", "/metrics", "", true); code == 200 {
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, "bp_http_connections") || strings.HasPrefix(line, "bp_http_requests_total{code=\"401\"") {
+				t.Log(line)
+			}
+		}
+	}
+	if slowest := time.Duration(worst.Load()); slowest > time.Second {
+		msg := fmt.Sprintf("target missed: /healthz took %s (want <= 1s)", slowest)
+		if os.Getenv("BP_LOAD_STRICT") == "1" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+	if held.Load() > 0 || len(closes)+int(dialErrs.Load()) != n {
+		t.Errorf("%d connections were not closed by the server", n-len(closes))
+	}
+	if last > 30*time.Second {
+		t.Errorf("a connection was closed after %s, past the body deadline", last)
+	}
+}
+
+// TestLoadBigPayloads sends 32 runs of a 9 MB payload of 3M empty arrays
+// at once, and states bp serve's peak resident memory, and its memory
+// some seconds after.
+func TestLoadBigPayloads(t *testing.T) {
+	env := newBPEnv(t)
+	env.write("flows/three.bp.yaml", threeBlocks)
+	p := startServe(t, env, "load-token-0123456789", append([]string{"--dir", "flows"}, strings.Fields(os.Getenv("BP_LOAD_FLAGS"))...)...)
+	pid := p.cmd.Process.Pid
+	base, _ := rssOf(t, pid)
+	payload := "[" + strings.Repeat("[],", 3_000_000-1) + "[]]"
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", p.url+"/v1/blueprints/three/runs?wait=1", strings.NewReader(payload))
+			req.Header.Set("Authorization", "Bearer "+p.token)
+			resp, err := http.DefaultClient.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				statuses[0]++
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses[resp.StatusCode]++
+		}()
+	}
+	wg.Wait()
+	_, peak := rssOf(t, pid)
+	time.Sleep(10 * time.Second)
+	after, _ := rssOf(t, pid)
+	t.Logf("32 runs of a %.1f MB payload (3M values): answers %v; RSS %d MB before, peak %d MB, %d MB ten seconds after",
+		float64(len(payload))/1e6, statuses, base>>20, peak>>20, after>>20)
+	if peak > 1<<30 {
+		t.Errorf("peak RSS %d MB, more than 1 GB", peak>>20)
+	}
 }
