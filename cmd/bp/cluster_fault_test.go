@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/bprun/bp/internal/leaktest"
-	"github.com/bprun/bp/internal/natstest"
 )
 
 // TestClusterUnderFaults runs open-loop load through 2 API replicas and 3
@@ -37,7 +36,7 @@ func TestClusterUnderFaults(t *testing.T) {
 	if testing.Short() {
 		load = 3 * time.Second
 	}
-	cl := natstest.StartCluster(t)
+	cl := startNATSCluster(t)
 
 	var mu sync.Mutex
 	byKey := map[string]int{}
@@ -76,7 +75,7 @@ blocks:
   done: {type: returnvalue, fields: {value: "@{results.py}"}}
 `)
 	dir := filepath.Join(env.home, "flows")
-	nats := []string{"--dir", dir, "--nats", cl.URL(), "--nats-replicas", "3", "--nats-ack-wait", "2s"}
+	nats := []string{"--dir", dir, "--nats", cl.url(), "--nats-replicas", "3", "--nats-ack-wait", "2s"}
 	token := "tok-" + base64.RawURLEncoding.EncodeToString(key[:9])
 	apis := []*serveProc{startServe(t, env, token, nats...), startServe(t, env, token, nats...)}
 	workers := []*workerProc{}
@@ -171,7 +170,7 @@ blocks:
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	killedAt, leaderAt, restartAt := load/3, load/2, load*3/4
 	var killed, leaderDown, restarted bool
-	var leader *natstest.Node
+	var leader *natsNode
 	for i := 0; time.Since(start) < load; i++ {
 		<-tick.C
 		el := time.Since(start)
@@ -184,14 +183,14 @@ blocks:
 			t.Logf("%v: worker 0 killed", el.Round(time.Millisecond))
 		case !leaderDown && el >= leaderAt:
 			leaderDown = true
-			if leader = cl.StreamLeader("BP_RUNS"); leader != nil {
-				leader.Stop()
+			if leader = cl.streamLeader(t, "BP_RUNS"); leader != nil {
+				leader.stop()
 				t.Logf("%v: stream leader of BP_RUNS shut down", el.Round(time.Millisecond))
 			}
 		case !restarted && el >= restartAt:
 			restarted = true
 			if leader != nil {
-				leader.Restart()
+				leader.restart()
 			}
 			workers[0] = startWorker(t, env, append(nats, "--runs", "8")...)
 			t.Logf("%v: worker and node restarted", el.Round(time.Millisecond))
@@ -272,10 +271,7 @@ blocks:
 			latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)*99/100].Round(time.Millisecond), twice)
 	}
 
-	dirs := []string{filepath.Join(env.home, "data")}
-	for _, n := range cl.Nodes {
-		dirs = append(dirs, n.Dir())
-	}
+	dirs := append([]string{filepath.Join(env.home, "data")}, cl.dirs()...)
 	for _, d := range dirs {
 		_ = filepath.WalkDir(d, func(path string, de fs.DirEntry, err error) error {
 			if err != nil || de.IsDir() || strings.HasSuffix(path, "vault.db") {

@@ -21,6 +21,7 @@ func init() { subcommands = append(subcommands, newRunCmd) }
 func newRunCmd() *cobra.Command {
 	var (
 		flags       runFlags
+		secrets     secretsFlag
 		load        loadFlags
 		key         string
 		payload     string
@@ -90,9 +91,14 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 			// After the first Ctrl-C, a second one kills bp at once.
 			context.AfterFunc(ctx, stop)
 
+			src, err := secrets.source()
+			if err != nil {
+				return err
+			}
 			r := runner.New(runner.Options{
 				Library:     runner.NewLibrary(set, reg),
 				OpenVault:   flags.openVaultForRun,
+				Secrets:     src,
 				History:     history,
 				MaxParallel: flags.maxParallel,
 				Timeout:     flags.timeout,
@@ -101,6 +107,7 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or invalid blueprint,
 		},
 	}
 	flags.register(cmd)
+	secrets.register(cmd)
 	load.register(cmd)
 	cmd.Flags().StringVar(&key, "blueprint", "", "key of the blueprint to run, when PATH holds several")
 	cmd.Flags().StringVar(&payload, "payload", "", "the run's payload, as JSON")

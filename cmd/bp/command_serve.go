@@ -47,6 +47,7 @@ var errReplicaVault = fmt.Errorf("this bp serve is a replica of a cluster (--nat
 func newServeCmd() *cobra.Command {
 	var (
 		flags     runFlags
+		secrets   secretsFlag
 		load      loadFlags
 		addr      string
 		dir       string
@@ -190,6 +191,10 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 				// The token is bp's: denied to code blocks wherever it is.
 				opts.PythonDeny = append(opts.PythonDeny, tokenFile)
 			}
+			src, err := secrets.source()
+			if err != nil {
+				return err
+			}
 			reg := blocks.Default(opts)
 			defer reg.Close()
 			lib := runner.NewLibrary(set, reg)
@@ -203,6 +208,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 					OpenVault:   flags.openVaultForRun,
 					Cache:       cache,
 					VaultPath:   vaultPath,
+					Secrets:     src,
 					History:     store,
 					MaxParallel: flags.maxParallel,
 					Timeout:     flags.timeout,
@@ -287,6 +293,7 @@ usage (no token on a non-loopback address, unreadable --dir), 3 vault problem.`,
 		},
 	}
 	flags.register(cmd)
+	secrets.register(cmd)
 	load.register(cmd)
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (beyond loopback only with $BP_SERVER_TOKEN)")
 	cmd.Flags().StringVar(&dir, "dir", ".", "directory (or file) of blueprints to serve")

@@ -20,6 +20,7 @@ func init() { subcommands = append(subcommands, newWorkerCmd) }
 func newWorkerCmd() *cobra.Command {
 	var (
 		flags     runFlags
+		secrets   secretsFlag
 		load      loadFlags
 		cluster   natsFlags
 		dir       string
@@ -85,6 +86,10 @@ problem.`,
 				return err
 			}
 			defer c.Close()
+			src, err := secrets.source()
+			if err != nil {
+				return err
+			}
 			reg := blocks.Default(flags.blockOptions(dir))
 			defer reg.Close()
 			vaultPath, err := vaultPathOrEnv(flags.vaultPath)
@@ -101,6 +106,7 @@ problem.`,
 					OpenVault:   flags.openVaultForRun,
 					Cache:       cache,
 					VaultPath:   vaultPath,
+					Secrets:     src,
 					History:     c.History(),
 					MaxParallel: flags.maxParallel,
 					Timeout:     flags.timeout,
@@ -125,6 +131,7 @@ problem.`,
 		},
 	}
 	flags.register(cmd)
+	secrets.register(cmd)
 	// Runs are recorded in the cluster's history.
 	_ = cmd.Flags().MarkHidden("history")
 	_ = cmd.Flags().MarkHidden("no-history")

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/bprun/bp/internal/leaktest"
-	"github.com/bprun/bp/internal/natstest"
 )
 
 // workerProc is a running bp worker.
@@ -107,7 +106,7 @@ const clusterSecret = `cl-S3cr3t/+"&<x>`
 // record, the same as a run never interrupted, and no store holds the
 // secret in any form.
 func TestWorkerKilledMidRunFinishesElsewhere(t *testing.T) {
-	node := natstest.Start(t, "")
+	node := startNATS(t)
 	calls, target := newCalls(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -134,7 +133,7 @@ blocks:
   done: {type: returnvalue, fields: {value: "@{results.py}"}}
 `)
 	dir := filepath.Join(env.home, "flows")
-	nats := []string{"--nats", node.URL(), "--nats-ack-wait", "1s"}
+	nats := []string{"--nats", node.url(), "--nats-ack-wait", "1s"}
 	token := "tok-" + base64.RawURLEncoding.EncodeToString(key[:9])
 	apiA := startServe(t, env, token, append([]string{"--dir", dir}, nats...)...)
 	apiB := startServe(t, env, token, append([]string{"--dir", dir}, nats...)...)
@@ -270,7 +269,7 @@ blocks:
 
 	// No store holds the secret: NATS's files (checkpoints, history,
 	// events), and every file the processes wrote.
-	for _, d := range []string{node.Dir(), filepath.Join(env.home, "data")} {
+	for _, d := range []string{node.cfg.Dir, filepath.Join(env.home, "data")} {
 		_ = filepath.WalkDir(d, func(path string, de fs.DirEntry, err error) error {
 			if err != nil || de.IsDir() || strings.HasSuffix(path, "vault.db") {
 				return nil

@@ -15,6 +15,7 @@ import (
 var bpBinary string
 
 func TestMain(m *testing.M) {
+	runNATSNodeIfAsked() // the test binary re-executed as a NATS node
 	dir, err := os.MkdirTemp("", "bp-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

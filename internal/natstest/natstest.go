@@ -179,3 +179,39 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// NodeConfig is one node run in a process of its own (a test binary
+// re-executed), so that the test's own process stays small.
+type NodeConfig struct {
+	Name        string   `json:"name"`
+	Port        int      `json:"port"`
+	ClusterPort int      `json:"cluster_port,omitempty"` // 0: a single node
+	Routes      []string `json:"routes,omitempty"`
+	Dir         string   `json:"dir"`
+}
+
+// RunNode starts a node in this process and waits until it accepts
+// connections.
+func RunNode(c NodeConfig) (*server.Server, error) {
+	opts := &server.Options{
+		Host: "127.0.0.1", Port: c.Port, JetStream: true, StoreDir: c.Dir,
+		NoLog: true, NoSigs: true, ServerName: c.Name,
+	}
+	if c.ClusterPort != 0 {
+		opts.Cluster = server.ClusterOpts{Name: "bp-test", Host: "127.0.0.1", Port: c.ClusterPort}
+		opts.Routes = server.RoutesFromStr(joinComma(c.Routes))
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	go s.Start()
+	if !s.ReadyForConnections(60 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats node %s did not start", c.Name)
+	}
+	return s, nil
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort(t testing.TB) int { return freePort(t) }
